@@ -1,0 +1,204 @@
+//! `NIMCache`: a model downloaded once into a PVC by a Job, for NIMServices to mount.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde::Deserialize;
+
+use super::common::{NimContainerSpec, PersistentVolumeClaimSpec, ProxySpec};
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NimCacheSpec {
+    #[serde(default)]
+    pub source: NimSource,
+    #[serde(default)]
+    pub storage: NimCacheStorage,
+    #[serde(default)]
+    pub resources: CacheResources,
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// `None` means "use the GPU default"; an explicit `{}` disables it.
+    pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(rename = "userID")]
+    pub user_id: Option<i64>,
+    #[serde(rename = "groupID")]
+    pub group_id: Option<i64>,
+    /// Deprecated: the operator refuses to build the Job when it is set.
+    pub cert_config: Option<CertConfig>,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    pub runtime_class_name: Option<String>,
+    pub proxy: Option<ProxySpec>,
+    #[serde(default)]
+    pub init_containers: Vec<NimContainerSpec>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NimSource {
+    pub ngc: Option<NgcSource>,
+    pub hf: Option<HfSource>,
+    pub data_store: Option<HfSource>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NgcSource {
+    #[serde(default)]
+    pub auth_secret: String,
+    #[serde(default)]
+    pub model_puller: String,
+    #[serde(default)]
+    pub pull_secret: String,
+    pub model: Option<ModelSpec>,
+    pub model_endpoint: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelSpec {
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    pub precision: Option<String>,
+    pub engine: Option<String>,
+    pub tensor_parallelism: Option<String>,
+    pub qos_profile: Option<String>,
+    #[serde(default)]
+    pub gpus: Vec<GpuSpec>,
+    pub lora: Option<bool>,
+    pub buildable: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GpuSpec {
+    pub product: Option<String>,
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+/// A Hugging Face hub or NeMo DataStore source (the same fields).
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HfSource {
+    #[serde(default)]
+    pub endpoint: String,
+    pub namespace: Option<String>,
+    pub model_name: Option<String>,
+    pub dataset_name: Option<String>,
+    #[serde(default)]
+    pub auth_secret: String,
+    #[serde(default)]
+    pub model_puller: String,
+    #[serde(default)]
+    pub pull_secret: String,
+    pub revision: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NimCacheStorage {
+    pub pvc: Option<PersistentVolumeClaimSpec>,
+    /// Deprecated and ignored by the controller.
+    pub host_path: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CacheResources {
+    pub cpu: Option<Quantity>,
+    pub memory: Option<Quantity>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CertConfig {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub mount_path: String,
+}
+
+/// The status the NIMCache controller wrote. Read leniently: it is server-owned.
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NimCacheStatus {
+    pub state: Option<String>,
+    pub pvc: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    #[serde(default)]
+    pub profiles: Vec<NimProfile>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NimProfile {
+    #[serde(default)]
+    pub name: String,
+    pub model: Option<String>,
+    pub release: Option<String>,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+impl NimSource {
+    /// The active Hugging-Face-style source (hf or dataStore).
+    pub fn hf_like(&self) -> Option<&HfSource> {
+        self.hf.as_ref().or(self.data_store.as_ref())
+    }
+
+    /// NGC without `modelEndpoint`: the operator's "optimized NIM".
+    pub fn is_optimized(&self) -> bool {
+        self.ngc.as_ref().is_some_and(|n| n.model_endpoint.is_none())
+    }
+
+    /// NGC with `modelEndpoint`, or Hugging Face hub (not DataStore): "universal NIM".
+    pub fn is_universal(&self) -> bool {
+        self.ngc.as_ref().is_some_and(|n| n.model_endpoint.is_some()) || self.hf.is_some()
+    }
+
+    /// Hugging Face hub or DataStore.
+    pub fn is_hf_model(&self) -> bool {
+        self.hf.is_some() || self.data_store.is_some()
+    }
+
+    /// `hf://<namespace>/<modelName>` for HF-style sources, "" for NGC.
+    pub fn hf_uri(&self) -> String {
+        match self.hf_like() {
+            Some(s) => format!(
+                "hf://{}/{}",
+                s.namespace.as_deref().unwrap_or_default(),
+                s.model_name.as_deref().unwrap_or_default()
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// The image that downloads the model.
+    pub fn model_puller(&self) -> &str {
+        match (&self.ngc, self.hf_like()) {
+            (Some(n), _) => &n.model_puller,
+            (None, Some(h)) => &h.model_puller,
+            _ => "",
+        }
+    }
+
+    pub fn pull_secret(&self) -> &str {
+        match (&self.ngc, self.hf_like()) {
+            (Some(n), _) => &n.pull_secret,
+            (None, Some(h)) => &h.pull_secret,
+            _ => "",
+        }
+    }
+
+    pub fn auth_secret(&self) -> &str {
+        match (&self.ngc, self.hf_like()) {
+            (Some(n), _) => &n.auth_secret,
+            (None, Some(h)) => &h.auth_secret,
+            _ => "",
+        }
+    }
+}

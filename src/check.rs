@@ -1,0 +1,375 @@
+//! Per-resource checks that must pass before rendering: the rules whose violation would make the
+//! operator fail, panic or render objects the API server rejects. Each finding is a located
+//! diagnostic. (The full webhook and CEL rule set is the `validate` command's job.)
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::autoscaling::v2::{MetricSpec, MetricTarget};
+use k8s_openapi::api::core::v1::ResourceRequirements;
+
+use crate::api::{NimCache, NimService};
+use crate::diagnostic::Diagnostic;
+use crate::facts::Facts;
+use crate::load::{Cr, Input, Origin};
+use crate::quantity;
+
+/// Check every NIMService and NIMCache of the input.
+pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    duplicates(input, &mut diags);
+    for s in &input.services {
+        service(input, s, facts, &mut diags);
+    }
+    for c in &input.caches {
+        cache(input, c, &mut diags);
+    }
+    for p in &input.pipelines {
+        diags.push(
+            input
+                .diag("NIMC090", p.origin, "/kind", format!(
+                    "NIMPipeline {} is not rendered yet",
+                    p.object.name()
+                ))
+                .help("render the pipeline's services as NIMService resources for now"),
+        );
+    }
+    diags
+}
+
+fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<(&str, &str, &str), Origin> = BTreeMap::new();
+    let all = input
+        .services
+        .iter()
+        .map(|s| ("NIMService", s.object.namespace(), s.object.name(), s.origin))
+        .chain(
+            input
+                .caches
+                .iter()
+                .map(|c| ("NIMCache", c.object.namespace(), c.object.name(), c.origin)),
+        )
+        .chain(
+            input
+                .pipelines
+                .iter()
+                .map(|p| ("NIMPipeline", p.object.namespace(), p.object.name(), p.origin)),
+        );
+    for (kind, ns, name, origin) in all {
+        if name.is_empty() {
+            diags.push(
+                input
+                    .diag("NIMC004", origin, "/metadata", format!("{kind} has no metadata.name"))
+                    .help("every rendered object is named after its custom resource; add metadata.name"),
+            );
+            continue;
+        }
+        if let Some(first) = seen.insert((kind, ns, name), origin) {
+            diags.push(
+                input
+                    .diag("NIMC005", origin, "/metadata/name", format!(
+                        "{kind} {ns}/{name} is defined twice"
+                    ))
+                    .help(format!(
+                        "the first definition is document {} of {}; keep one",
+                        first.doc + 1,
+                        first.file
+                    )),
+            );
+        }
+    }
+}
+
+fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagnostic>) {
+    let o = cr.origin;
+    let spec = &cr.object.spec;
+    let name = cr.object.name();
+    let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
+        diags.push(input.diag(code, o, ptr, msg).help(help));
+    };
+    if spec.image.repository.is_empty() || spec.image.tag.is_empty() {
+        d("/spec/image", "NIMC006", format!("NIMService {name}: spec.image needs a repository and a tag"),
+          "set spec.image.repository and spec.image.tag");
+    }
+    if spec.labels.contains_key("app") {
+        d("/spec/labels/app", "NIMC008", format!("NIMService {name}: spec.labels.app replaces the pod selector label"),
+          "the operator's Deployment would be rejected; use another label key");
+    }
+    let st = &spec.storage;
+    let cache = st.nim_cache.as_ref().is_some_and(|c| !c.name.is_empty());
+    let pvc = st.pvc.as_ref().is_some_and(|p| p.is_set());
+    let host = st.host_path.as_ref().is_some_and(|h| !h.is_empty());
+    let sources = [cache, pvc, st.empty_dir.is_some(), host].iter().filter(|x| **x).count();
+    if sources != 1 {
+        d("/spec/storage", "NIMC007", format!(
+            "NIMService {name}: storage needs exactly one of nimCache, pvc, emptyDir or hostPath ({sources} given)"),
+          "the operator's webhook rejects any other combination");
+    }
+    if st.nim_cache.as_ref().is_some_and(|c| c.name.is_empty() && !c.profile.is_empty()) {
+        d("/spec/storage/nimCache", "NIMC007", format!("NIMService {name}: nimCache.profile needs nimCache.name"),
+          "name the NIMCache the profile belongs to");
+    }
+    if let Some(p) = st.pvc.as_ref().filter(|_| !cache) {
+        if p.creates() {
+            if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
+                d("/spec/storage/pvc/size", "NIMC007", format!("NIMService {name}: a PVC to create needs a valid size"),
+                  "set storage.pvc.size, e.g. 50Gi");
+            }
+            if !valid_access_mode(p.volume_access_mode.as_deref()) {
+                d("/spec/storage/pvc", "NIMC007", format!("NIMService {name}: a PVC to create needs a volumeAccessMode"),
+                  "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod");
+            }
+        } else if p.name.as_deref().unwrap_or_default().is_empty() && pvc {
+            d("/spec/storage/pvc", "NIMC007", format!("NIMService {name}: storage.pvc needs a name unless create is true"),
+              "name an existing PVC, or set create: true with a size");
+        }
+    }
+    let mut q = |ptr: String, v: &str| {
+        if !quantity::parse_ok(v) {
+            diags.push(
+                input
+                    .diag("NIMC011", o, &ptr, format!("`{v}` is not a valid quantity"))
+                    .help("use a Kubernetes quantity such as 500m, 2, 16Gi"),
+            );
+        }
+    };
+    if let Some(v) = &st.shared_memory_size_limit {
+        q("/spec/storage/sharedMemorySizeLimit".into(), &v.0);
+    }
+    if let Some(v) = st.empty_dir.as_ref().and_then(|e| e.size_limit.as_ref()) {
+        q("/spec/storage/emptyDir/sizeLimit".into(), &v.0);
+    }
+    resources(spec.resources.as_ref(), "/spec/resources", &mut q);
+    if let Some(hpa) = &spec.scale.hpa {
+        for (i, m) in hpa.metrics.iter().enumerate() {
+            for (field, t) in metric_targets(m) {
+                if let Some(v) = &t.value {
+                    q(format!("/spec/scale/hpa/metrics/{i}/{field}/target/value"), &v.0);
+                }
+                if let Some(v) = &t.average_value {
+                    q(format!("/spec/scale/hpa/metrics/{i}/{field}/target/averageValue"), &v.0);
+                }
+            }
+        }
+    }
+    dra(input, cr, facts, diags);
+    if spec.inference_platform.as_deref() == Some("kserve") {
+        diags.push(
+            input
+                .diag("NIMC090", o, "/spec/inferencePlatform", format!(
+                    "NIMService {name}: the KServe platform is not rendered yet"))
+                .help("use inferencePlatform: standalone, or wait for KServe support"),
+        );
+    } else if spec.multi_node.is_some() {
+        diags.push(
+            input
+                .diag("NIMC090", o, "/spec/multiNode", format!(
+                    "NIMService {name}: multi-node (LeaderWorkerSet) services are not rendered yet"))
+                .help("remove spec.multiNode to render a single-node Deployment"),
+        );
+    }
+}
+
+fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagnostic>) {
+    let spec = &cr.object.spec;
+    if spec.dra_resources.is_empty() {
+        return;
+    }
+    let o = cr.origin;
+    if !facts.supports_dra() {
+        diags.push(
+            input
+                .diag("NIMC012", o, "/spec/draResources", format!(
+                    "DRA resources need Kubernetes v1.34.0 or newer; the facts say {}",
+                    facts.kubernetes_version
+                ))
+                .help("set kubernetesVersion in nimc.yaml to the cluster's version"),
+        );
+    }
+    let mut claims = Vec::new();
+    for (i, r) in spec.dra_resources.iter().enumerate() {
+        let ptr = format!("/spec/draResources/{i}");
+        let set = [
+            r.resource_claim_name.is_some(),
+            r.resource_claim_template_name.is_some(),
+            r.claim_creation_spec.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        let mut bad = |p: &str, msg: String| {
+            diags.push(
+                input
+                    .diag("NIMC016", o, p, msg)
+                    .help("see the NIMService CRD's draResources documentation"),
+            );
+        };
+        if set != 1 {
+            bad(&ptr, "exactly one of resourceClaimName, resourceClaimTemplateName, claimCreationSpec must be set".into());
+        }
+        if let Some(c) = &r.resource_claim_name {
+            if claims.contains(c) {
+                bad(&format!("{ptr}/resourceClaimName"), format!("resource claim `{c}` is listed twice"));
+            }
+            claims.push(c.clone());
+            if spec.replicas.unwrap_or(1) > 1 || spec.scale.enabled == Some(true) {
+                bad(&format!("{ptr}/resourceClaimName"),
+                    "a shared resourceClaimName cannot be used with more than one replica or with autoscaling".into());
+            }
+        }
+        let Some(c) = &r.claim_creation_spec else {
+            continue;
+        };
+        if c.devices.is_empty() {
+            bad(&format!("{ptr}/claimCreationSpec"), "claimCreationSpec needs at least one device".into());
+        }
+        for (j, dev) in c.devices.iter().enumerate() {
+            let dp = format!("{ptr}/claimCreationSpec/devices/{j}");
+            if dev.name.is_empty() {
+                bad(&dp, "a device needs a name".into());
+            }
+            if dev.count == Some(0) {
+                bad(&format!("{dp}/count"), "device count must be greater than 0".into());
+            }
+            if !dev.cel_expressions.is_empty()
+                && (!dev.attribute_selectors.is_empty() || !dev.capacity_selectors.is_empty())
+            {
+                bad(&format!("{dp}/celExpressions"), "celExpressions cannot be combined with attribute or capacity selectors".into());
+            }
+            for (k, a) in dev.attribute_selectors.iter().enumerate() {
+                let ap = format!("{dp}/attributeSelectors/{k}");
+                let v = a.value.clone().unwrap_or_default();
+                let kinds = [v.bool_value.is_some(), v.int_value.is_some(), v.string_value.is_some(), v.version_value.is_some()];
+                let op = a.op.as_deref().unwrap_or("Equal");
+                if kinds.iter().filter(|x| **x).count() != 1 {
+                    bad(&ap, "an attribute selector value needs exactly one of boolValue, intValue, stringValue, versionValue".into());
+                } else if (v.bool_value.is_some() || v.string_value.is_some()) && !matches!(op, "Equal" | "NotEqual") {
+                    bad(&format!("{ap}/op"), format!("operator {op} is not valid for a bool or string value"));
+                } else if !crate::render::dra::valid_op(op) {
+                    bad(&format!("{ap}/op"), format!("unknown operator {op}"));
+                }
+                if let Some(ver) = &v.version_value
+                    && !crate::render::dra::is_semver(ver)
+                {
+                    bad(&format!("{ap}/value/versionValue"), format!("`{ver}` is not a semantic version"));
+                }
+            }
+            for (k, cs) in dev.capacity_selectors.iter().enumerate() {
+                let cp = format!("{dp}/capacitySelectors/{k}");
+                match &cs.value {
+                    Some(v) if quantity::parse_ok(&v.0) => {}
+                    _ => bad(&format!("{cp}/value"), "a capacity selector needs a quantity value".into()),
+                }
+                if !crate::render::dra::valid_op(cs.op.as_deref().unwrap_or("Equal")) {
+                    bad(&format!("{cp}/op"), "unknown operator".into());
+                }
+            }
+        }
+    }
+}
+
+fn metric_targets(m: &MetricSpec) -> Vec<(&'static str, &MetricTarget)> {
+    let mut out = Vec::new();
+    if let Some(x) = &m.object {
+        out.push(("object", &x.target));
+    }
+    if let Some(x) = &m.pods {
+        out.push(("pods", &x.target));
+    }
+    if let Some(x) = &m.resource {
+        out.push(("resource", &x.target));
+    }
+    if let Some(x) = &m.container_resource {
+        out.push(("containerResource", &x.target));
+    }
+    if let Some(x) = &m.external {
+        out.push(("external", &x.target));
+    }
+    out
+}
+
+fn resources(r: Option<&ResourceRequirements>, base: &str, q: &mut impl FnMut(String, &str)) {
+    let Some(r) = r else { return };
+    for (field, map) in [("requests", &r.requests), ("limits", &r.limits)] {
+        for (k, v) in map.iter().flatten() {
+            q(format!("{base}/{field}/{}", k.replace('~', "~0").replace('/', "~1")), &v.0);
+        }
+    }
+}
+
+fn valid_access_mode(m: Option<&str>) -> bool {
+    matches!(
+        m,
+        Some("ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod")
+    )
+}
+
+fn cache(input: &Input, cr: &Cr<NimCache>, diags: &mut Vec<Diagnostic>) {
+    let o = cr.origin;
+    let spec = &cr.object.spec;
+    let name = cr.object.name();
+    let src = &spec.source;
+    let n = [src.ngc.is_some(), src.hf.is_some(), src.data_store.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
+        diags.push(input.diag(code, o, ptr, msg).help(help));
+    };
+    if n != 1 {
+        d("/spec/source", "NIMC015", format!("NIMCache {name}: exactly one of ngc, dataStore or hf must be defined"),
+          "pick one model source");
+    }
+    if src.model_puller().is_empty() && n == 1 {
+        d("/spec/source", "NIMC015", format!("NIMCache {name}: the source needs a modelPuller image"),
+          "set modelPuller to the image that downloads the model");
+    }
+    if let Some(h) = src.hf_like() {
+        let which = if src.hf.is_some() { "hf" } else { "dataStore" };
+        if h.model_name.is_some() == h.dataset_name.is_some() {
+            d(&format!("/spec/source/{which}"), "NIMC015",
+              format!("NIMCache {name}: exactly one of modelName or datasetName must be defined"),
+              "set modelName for a model or datasetName for a dataset");
+        }
+    }
+    if let Some(ngc) = &src.ngc
+        && ngc.model.is_some()
+        && ngc.model_endpoint.is_some()
+    {
+        d("/spec/source/ngc", "NIMC015", format!("NIMCache {name}: only one of model or modelEndpoint can be specified"),
+          "remove one of them");
+    }
+    match &spec.storage.pvc {
+        None => d("/spec/storage", "NIMC015", format!("NIMCache {name}: storage.pvc is required"),
+                  "the model is cached in a PVC"),
+        Some(p) if p.creates() => {
+            if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
+                d("/spec/storage/pvc/size", "NIMC015", format!("NIMCache {name}: a PVC to create needs a valid size"),
+                  "set storage.pvc.size, e.g. 50Gi");
+            }
+            if !valid_access_mode(p.volume_access_mode.as_deref()) {
+                d("/spec/storage/pvc", "NIMC015", format!("NIMCache {name}: a PVC to create needs a volumeAccessMode"),
+                  "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod");
+            }
+        }
+        Some(p) if p.name.as_deref().unwrap_or_default().is_empty() => {
+            d("/spec/storage/pvc", "NIMC015", format!("NIMCache {name}: storage.pvc needs a name unless create is true"),
+              "name an existing PVC, or set create: true");
+        }
+        Some(_) => {}
+    }
+    if spec.cert_config.is_some() {
+        d("/spec/certConfig", "NIMC013", format!("NIMCache {name}: spec.certConfig is deprecated and blocks the caching Job"),
+          "move the CA ConfigMap to spec.proxy.certConfigMap");
+    }
+    for (field, v) in [("cpu", &spec.resources.cpu), ("memory", &spec.resources.memory)] {
+        if let Some(v) = v
+            && !quantity::parse_ok(&v.0)
+        {
+            diags.push(
+                input
+                    .diag("NIMC011", o, &format!("/spec/resources/{field}"), format!("`{}` is not a valid quantity", v.0))
+                    .help("use a Kubernetes quantity such as 500m, 2, 16Gi"),
+            );
+        }
+    }
+}

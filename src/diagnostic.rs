@@ -1,0 +1,311 @@
+//! Diagnostics as data: a stable code, a severity, a message, the file and span it points at, and
+//! a help line. [`CODES`] is the one table of codes (used by `nimc explain` and the docs);
+//! [`print_human`] and [`print_github`] render diagnostics for people and for GitHub Actions.
+
+use std::fmt::Write as _;
+
+use crate::source::Sources;
+use crate::yaml::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// A problem found in the input, or a note about what nimc did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// Index into [`Sources::files`]; `None` for problems that belong to no file.
+    pub file: Option<usize>,
+    pub span: Option<Span>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with the default severity of its code.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        let severity = lookup(code).map_or(Severity::Error, |c| c.severity);
+        Diagnostic {
+            code,
+            severity,
+            message: message.into(),
+            file: None,
+            span: None,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, file: usize, span: Span) -> Diagnostic {
+        self.file = Some(file);
+        self.span = Some(span);
+        self
+    }
+
+    pub fn at_file(mut self, file: usize) -> Diagnostic {
+        self.file = Some(file);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Diagnostic {
+        self.severity = severity;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// One entry of the code table.
+pub struct Code {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub explanation: &'static str,
+}
+
+/// Every diagnostic code nimc emits.
+pub const CODES: &[Code] = &[
+    Code {
+        code: "NIMC001",
+        name: "yaml-syntax",
+        severity: Severity::Error,
+        explanation: "The file is not valid YAML (syntax error, tab indentation, duplicate key, \
+                      non-scalar mapping key). Nothing is rendered until it parses.",
+    },
+    Code {
+        code: "NIMC002",
+        name: "input-limit",
+        severity: Severity::Error,
+        explanation: "The input exceeds a safety limit: nesting deeper than 128 levels, more than \
+                      2,000,000 nodes after alias expansion, a file over 16 MiB, or a file that is \
+                      not UTF-8. The limits keep an Argo CD plugin safe from hostile repositories.",
+    },
+    Code {
+        code: "NIMC003",
+        name: "invalid-field",
+        severity: Severity::Error,
+        explanation: "A field of a NIM custom resource has the wrong type, is missing, or is not a \
+                      field of the resource at all (an unknown field is usually a typo or a block \
+                      at the wrong level). The API server would reject or silently drop it.",
+    },
+    Code {
+        code: "NIMC004",
+        name: "missing-name",
+        severity: Severity::Error,
+        explanation: "A NIM custom resource has no metadata.name. Every object nimc renders is \
+                      named after its custom resource.",
+    },
+    Code {
+        code: "NIMC005",
+        name: "duplicate-resource",
+        severity: Severity::Error,
+        explanation: "Two documents define the same custom resource (kind, namespace and name), \
+                      or two resources would render the same Kubernetes object. The API server \
+                      keeps only one of them; nimc refuses to guess which.",
+    },
+    Code {
+        code: "NIMC006",
+        name: "image-required",
+        severity: Severity::Error,
+        explanation: "spec.image.repository and spec.image.tag are required (the operator's \
+                      admission webhook rejects a NIMService without them).",
+    },
+    Code {
+        code: "NIMC007",
+        name: "storage-source",
+        severity: Severity::Error,
+        explanation: "A NIMService needs exactly one model store: storage.nimCache (with a name), \
+                      storage.pvc, storage.emptyDir or storage.hostPath. A PVC that is not created \
+                      needs a name; one that is created needs a size and an access mode.",
+    },
+    Code {
+        code: "NIMC008",
+        name: "reserved-label",
+        severity: Severity::Error,
+        explanation: "spec.labels.app would replace the pod label `app` that the Deployment \
+                      selector and the Service select on; the operator renders a Deployment the \
+                      API server rejects. Use another label key.",
+    },
+    Code {
+        code: "NIMC009",
+        name: "nimcache-not-found",
+        severity: Severity::Error,
+        explanation: "spec.storage.nimCache.name names a NIMCache that is not in the input, in the \
+                      NIMService's namespace. The operator would mark the NIMService Failed \
+                      (NIMCacheNotFound) and render no Deployment. Add the NIMCache to the paths \
+                      you render.",
+    },
+    Code {
+        code: "NIMC010",
+        name: "cache-profiles-unknown",
+        severity: Severity::Error,
+        explanation: "An NGC NIMCache without explicit profiles has its profiles chosen by the \
+                      operator in the cluster, from the model manifest inside the image and the \
+                      GPUs of the nodes. nimc never guesses a profile: list them in \
+                      spec.source.ngc.model.profiles (or [all]), pin them with the \
+                      nvidia.com/selected-profiles annotation, or keep the status the operator \
+                      wrote (status.profiles) in the file.",
+    },
+    Code {
+        code: "NIMC011",
+        name: "invalid-quantity",
+        severity: Severity::Error,
+        explanation: "A value that must be a Kubernetes quantity (such as 10Gi, 500m or 2) does \
+                      not parse as one.",
+    },
+    Code {
+        code: "NIMC012",
+        name: "dra-unsupported",
+        severity: Severity::Error,
+        explanation: "spec.draResources needs Kubernetes v1.34.0 or newer (resource.k8s.io/v1). \
+                      Set kubernetesVersion in the facts file to the cluster's version.",
+    },
+    Code {
+        code: "NIMC013",
+        name: "deprecated-cert-config",
+        severity: Severity::Error,
+        explanation: "NIMCache spec.certConfig is deprecated and the operator refuses to build the \
+                      caching Job when it is set. Use spec.proxy.certConfigMap instead.",
+    },
+    Code {
+        code: "NIMC014",
+        name: "invalid-facts",
+        severity: Severity::Error,
+        explanation: "The facts file (nimc.yaml or --facts) has an unknown field or a value of the \
+                      wrong type. See the README for its fields.",
+    },
+    Code {
+        code: "NIMC015",
+        name: "cache-source",
+        severity: Severity::Error,
+        explanation: "A NIMCache needs exactly one source (ngc, hf or dataStore), a model puller \
+                      image, and an HF or DataStore source needs exactly one of modelName and \
+                      datasetName. Its storage needs a pvc.",
+    },
+    Code {
+        code: "NIMC016",
+        name: "dra-invalid",
+        severity: Severity::Error,
+        explanation: "A spec.draResources entry needs exactly one of resourceClaimName, \
+                      resourceClaimTemplateName and claimCreationSpec; devices need a name; \
+                      selectors need a valid operator and value, and cannot be mixed with \
+                      celExpressions; versionValue must be semantic-version text.",
+    },
+    Code {
+        code: "NIMC090",
+        name: "not-yet-supported",
+        severity: Severity::Warning,
+        explanation: "The resource uses a feature nimc does not render yet (NIMPipeline, \
+                      multi-node LeaderWorkerSet, the KServe platform). Its objects are left out \
+                      of the output; everything else is rendered.",
+    },
+    Code {
+        code: "NIMC091",
+        name: "render-note",
+        severity: Severity::Note,
+        explanation: "Something nimc did that the operator would have decided from cluster state, \
+                      for example rendering a NIMService without the GPU count that a NIMCache \
+                      status would have supplied. Shown with --verbose.",
+    },
+];
+
+/// The table entry of a code.
+pub fn lookup(code: &str) -> Option<&'static Code> {
+    CODES.iter().find(|c| c.code.eq_ignore_ascii_case(code))
+}
+
+/// Sort diagnostics by file, position, then code, so output is stable.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        (a.file, a.span.map(|s| s.start.offset), a.code, &a.message).cmp(&(
+            b.file,
+            b.span.map(|s| s.start.offset),
+            b.code,
+            &b.message,
+        ))
+    });
+}
+
+/// The rustc-like rendering: header, location, source line with a caret, help.
+pub fn print_human(d: &Diagnostic, sources: &Sources) -> String {
+    let mut out = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
+    if let (Some(file), Some(span)) = (d.file, d.span) {
+        let f = &sources.files[file];
+        let _ = writeln!(out, "  --> {}:{}:{}", f.path, span.start.line, span.start.col);
+        if let Some(line) = f.text.lines().nth(span.start.line.saturating_sub(1) as usize) {
+            let num = span.start.line.to_string();
+            let pad = " ".repeat(num.len());
+            let col = span.start.col.saturating_sub(1) as usize;
+            let width = if span.end.line == span.start.line {
+                (span.end.col.saturating_sub(span.start.col) as usize).max(1)
+            } else {
+                line.chars().count().saturating_sub(col).max(1)
+            };
+            let prefix: String = line
+                .chars()
+                .take(col)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let _ = writeln!(out, "{pad} |\n{num} | {line}\n{pad} | {prefix}{}", "^".repeat(width));
+        }
+    } else if let Some(file) = d.file {
+        let _ = writeln!(out, "  --> {}", sources.files[file].path);
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "  = help: {help}");
+    }
+    out
+}
+
+/// A GitHub Actions workflow command (`::error file=…,line=…,col=…::message`).
+pub fn print_github(d: &Diagnostic, sources: &Sources) -> String {
+    let level = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "notice",
+    };
+    let mut props = Vec::new();
+    if let Some(file) = d.file {
+        props.push(format!("file={}", escape_property(&sources.files[file].path)));
+    }
+    if let Some(span) = d.span {
+        props.push(format!("line={}", span.start.line));
+        props.push(format!("col={}", span.start.col));
+    }
+    props.push(format!("title={}", d.code));
+    let mut msg = d.message.clone();
+    if let Some(help) = &d.help {
+        msg.push_str("\nhelp: ");
+        msg.push_str(help);
+    }
+    format!("::{level} {}::{}\n", props.join(","), escape_data(&msg))
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}

@@ -1,0 +1,89 @@
+//! nimc compiles NVIDIA NIM Operator custom resources (`NIMService`, `NIMCache`, `NIMPipeline`,
+//! `apps.nvidia.com/v1alpha1`) into the Kubernetes objects the operator would create, without a
+//! controller, so that Argo CD or Flux can apply them.
+//!
+//! The pipeline, one entry function per phase (see `ARCHITECTURE.md`):
+//!
+//! ```text
+//! [edge] source::read(paths)          -> Sources            files, sorted; the only file I/O
+//! [pure] load::load(&Sources)         -> Input, diags       YAML trees + typed CRs (parallel)
+//! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
+//! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
+//! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, install order
+//! [pure] manifest::to_yaml(..)        -> String             multi-document YAML
+//! ```
+//!
+//! [`compile`] runs the pure phases; it stops before rendering when any error was found, so
+//! rendering never sees invalid input and cannot fail.
+
+pub mod api;
+pub mod check;
+pub mod defaults;
+pub mod diagnostic;
+pub mod facts;
+pub mod hash;
+pub mod load;
+pub mod manifest;
+pub mod model;
+pub mod quantity;
+pub mod render;
+pub mod resolve;
+pub mod source;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use diagnostic::Diagnostic;
+use facts::Facts;
+use render::Rendered;
+use source::Sources;
+
+/// The result of compiling a set of sources.
+#[derive(Debug, Default)]
+pub struct Compilation {
+    /// The rendered objects in install order; empty when there are errors.
+    pub objects: Vec<Rendered>,
+    /// Every diagnostic, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Documents that are not NIM custom resources, counted by `apiVersion/kind`.
+    pub ignored: BTreeMap<String, usize>,
+    /// How many custom resources of each kind were read.
+    pub counts: BTreeMap<&'static str, usize>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Compile sources under the given cluster facts. Pure: no I/O, no clock, no environment.
+pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
+    let (input, mut diagnostics) = load::load(sources);
+    let mut out = Compilation {
+        ignored: input.ignored.clone(),
+        counts: BTreeMap::from([
+            ("NIMService", input.services.len()),
+            ("NIMCache", input.caches.len()),
+            ("NIMPipeline", input.pipelines.len()),
+        ]),
+        ..Default::default()
+    };
+    diagnostics.extend(check::check(&input, facts));
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        let (model, diags) = resolve::resolve(&input, facts);
+        diagnostics.extend(diags);
+        if !diagnostics.iter().any(Diagnostic::is_error) {
+            let objects = render::render(&model, facts);
+            let (objects, diags) = manifest::deduplicate(objects, &input);
+            diagnostics.extend(diags);
+            out.objects = objects;
+        }
+    }
+    diagnostic::sort(&mut diagnostics);
+    out.diagnostics = diagnostics;
+    if out.has_errors() {
+        out.objects.clear();
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! Sources to typed custom resources: parses every file (in parallel), picks out the
+//! `apps.nvidia.com/v1alpha1` NIMService, NIMCache and NIMPipeline documents, and reads each into
+//! its [`crate::api`] type. Other documents are counted and ignored. Every YAML or type error
+//! becomes a located diagnostic; the YAML trees are kept so later phases can locate fields too.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use crate::api::{Kind, NimCache, NimPipeline, NimService};
+use crate::diagnostic::Diagnostic;
+use crate::source::Sources;
+use crate::yaml::{self, Limits, Node, Span, de::from_node};
+
+/// Where a custom resource came from: a file and the index of the document in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub file: usize,
+    pub doc: usize,
+}
+
+/// A custom resource with its origin.
+#[derive(Clone, Debug)]
+pub struct Cr<T> {
+    pub origin: Origin,
+    pub object: T,
+}
+
+/// Everything read from the sources.
+#[derive(Debug, Default)]
+pub struct Input {
+    pub services: Vec<Cr<NimService>>,
+    pub caches: Vec<Cr<NimCache>>,
+    pub pipelines: Vec<Cr<NimPipeline>>,
+    /// Per file, the YAML tree of every document (for locating fields).
+    pub trees: Vec<Vec<Node>>,
+    /// Ignored documents, counted by `apiVersion/kind`.
+    pub ignored: BTreeMap<String, usize>,
+}
+
+impl Input {
+    /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
+    pub fn span(&self, origin: Origin, pointer: &str) -> Span {
+        self.trees
+            .get(origin.file)
+            .and_then(|docs| docs.get(origin.doc))
+            .map(|n| n.lookup(pointer))
+            .unwrap_or_default()
+    }
+
+    /// A diagnostic located at `pointer` in the document at `origin`.
+    pub fn diag(&self, code: &'static str, origin: Origin, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(code, message).at(origin.file, self.span(origin, pointer))
+    }
+}
+
+enum Loaded {
+    Service(Box<NimService>),
+    Cache(Box<NimCache>),
+    Pipeline(Box<NimPipeline>),
+}
+
+struct FileResult {
+    trees: Vec<Node>,
+    docs: Vec<(usize, Loaded)>,
+    ignored: Vec<String>,
+    diags: Vec<Diagnostic>,
+}
+
+/// Parse and type every document of every source.
+pub fn load(sources: &Sources) -> (Input, Vec<Diagnostic>) {
+    let results: Vec<FileResult> = sources
+        .files
+        .par_iter()
+        .enumerate()
+        .map(|(i, f)| load_file(i, &f.text))
+        .collect();
+    let mut input = Input::default();
+    let mut diags = Vec::new();
+    for (file, r) in results.into_iter().enumerate() {
+        for (doc, loaded) in r.docs {
+            let origin = Origin { file, doc };
+            match loaded {
+                Loaded::Service(s) => input.services.push(Cr { origin, object: *s }),
+                Loaded::Cache(c) => input.caches.push(Cr { origin, object: *c }),
+                Loaded::Pipeline(p) => input.pipelines.push(Cr { origin, object: *p }),
+            }
+        }
+        for k in r.ignored {
+            *input.ignored.entry(k).or_default() += 1;
+        }
+        input.trees.push(r.trees);
+        diags.extend(r.diags);
+    }
+    (input, diags)
+}
+
+fn load_file(file: usize, text: &str) -> FileResult {
+    let mut r = FileResult {
+        trees: Vec::new(),
+        docs: Vec::new(),
+        ignored: Vec::new(),
+        diags: Vec::new(),
+    };
+    let docs = match yaml::parse_documents(text, Limits::default()) {
+        Ok(d) => d,
+        Err(e) => {
+            let code = if e.limit { "NIMC002" } else { "NIMC001" };
+            let help = if e.limit {
+                "nimc bounds nesting and alias expansion so that hostile input cannot exhaust memory"
+            } else if text.contains('\t') && e.message.contains("tab") {
+                "YAML indentation must use spaces, not tabs"
+            } else {
+                "fix the YAML syntax; nothing is rendered until every file parses"
+            };
+            r.diags.push(
+                Diagnostic::new(code, e.message)
+                    .at(file, Span { start: e.pos, end: e.pos })
+                    .help(help),
+            );
+            return r;
+        }
+    };
+    for (doc, node) in docs.iter().enumerate() {
+        if node.is_null() {
+            continue;
+        }
+        let api_version = node.get_str("apiVersion").unwrap_or_default();
+        let kind_name = node.get_str("kind").unwrap_or_default();
+        let Some(kind) = Kind::of(api_version, kind_name) else {
+            let label = if kind_name.is_empty() {
+                "(no kind)".to_string()
+            } else {
+                format!("{api_version}/{kind_name}")
+            };
+            r.ignored.push(label);
+            continue;
+        };
+        let loaded = match kind {
+            Kind::NimService => from_node::<NimService>(node).map(|o| Loaded::Service(Box::new(o))),
+            Kind::NimCache => from_node::<NimCache>(node).map(|o| Loaded::Cache(Box::new(o))),
+            Kind::NimPipeline => from_node::<NimPipeline>(node).map(|o| Loaded::Pipeline(Box::new(o))),
+        };
+        match loaded {
+            Ok(l) => r.docs.push((doc, l)),
+            Err(e) => {
+                let span = e.span.unwrap_or(node.span);
+                let mut d = Diagnostic::new(
+                    "NIMC003",
+                    format!("{} {}: {}", kind.as_str(), e.pointer(), e.message),
+                )
+                .at(file, span);
+                if let Some(h) = e.help {
+                    d = d.help(h);
+                } else {
+                    d = d.help(format!(
+                        "see the {} CRD (apps.nvidia.com/v1alpha1) for the field's type",
+                        kind.as_str()
+                    ));
+                }
+                r.diags.push(d);
+            }
+        }
+    }
+    r.trees = docs;
+    r
+}

@@ -1,0 +1,245 @@
+//! The `nimc` command line: the I/O edge around [`nimc::compile`]. Reads files and the facts
+//! file, prints objects to stdout (or writes `--output-dir` atomically) and diagnostics to
+//! stderr. Exit status: 0 rendered, 1 the input has errors (nothing written), 2 usage or I/O
+//! failure.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use nimc::diagnostic::{self, Severity};
+use nimc::facts::{self, Facts};
+use nimc::source::{self, Sources};
+use nimc::{Compilation, manifest};
+
+#[derive(Parser)]
+#[command(
+    name = "nimc",
+    version,
+    about = "Compile NVIDIA NIM Operator custom resources into the Kubernetes objects the operator would create, without a controller"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render NIMService and NIMCache resources into Kubernetes objects.
+    ///
+    /// Objects go to stdout as multi-document YAML in install order (kind rank, namespace,
+    /// name); diagnostics go to stderr. Exit status: 0 rendered, 1 input errors (nothing is
+    /// written), 2 usage or I/O failure.
+    Render {
+        /// Files or directories to read (directories recursively, honouring .gitignore).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Cluster facts file; default: nimc.yaml in the first path's directory or the nearest
+        /// ancestor up to the git repository root.
+        #[arg(long, value_name = "FILE")]
+        facts: Option<PathBuf>,
+        /// Write one file per object into DIR (replacing its YAML files) instead of stdout.
+        /// All files appear, or none do.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// Diagnostic format on stderr.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also print notes and a summary of what was read and ignored.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Print the documentation of a diagnostic code (e.g. NIMC007).
+    Explain {
+        /// The code, e.g. NIMC007.
+        code: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Github,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Render {
+            paths,
+            facts,
+            output_dir,
+            format,
+            verbose,
+        } => render(&paths, facts.as_deref(), output_dir.as_deref(), format, verbose),
+        Command::Explain { code } => explain(&code),
+    }
+}
+
+fn explain(code: &str) -> ExitCode {
+    match diagnostic::lookup(code) {
+        Some(c) => {
+            println!("{} ({}, {})\n\n{}", c.code, c.name, c.severity.as_str(), c.explanation);
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("nimc: unknown diagnostic code {code}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("nimc: {message}");
+    ExitCode::from(2)
+}
+
+fn render(
+    paths: &[PathBuf],
+    facts_path: Option<&Path>,
+    output_dir: Option<&Path>,
+    format: Format,
+    verbose: bool,
+) -> ExitCode {
+    let (sources, read_diags) = match source::read(paths) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let facts_path = facts_path
+        .map(Path::to_path_buf)
+        .or_else(|| paths.first().and_then(|p| source::find_facts(p)));
+    let facts = match facts_path {
+        None => Facts::default(),
+        Some(p) => {
+            let facts_sources = match source::read_one(&p) {
+                Ok(f) => Sources { files: vec![f] },
+                Err(e) => return fail(e),
+            };
+            match facts::parse(&facts_sources.files[0], 0) {
+                Ok(f) => f,
+                Err(d) => {
+                    print_diagnostics(&[d], &facts_sources, format, verbose);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let mut result = nimc::compile(&sources, &facts);
+    if !read_diags.is_empty() {
+        let mut all = read_diags;
+        all.append(&mut result.diagnostics);
+        diagnostic::sort(&mut all);
+        result.diagnostics = all;
+        result.objects.clear();
+    }
+    print_diagnostics(&result.diagnostics, &sources, format, verbose);
+    if verbose {
+        summary(&result);
+    }
+    if result.has_errors() {
+        return ExitCode::from(1);
+    }
+    match output_dir {
+        Some(dir) => match write_dir(dir, &result) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(format_args!("{}: {e}", dir.display())),
+        },
+        None => {
+            let text = manifest::to_yaml(&result.objects);
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+fn print_diagnostics(diags: &[diagnostic::Diagnostic], sources: &Sources, format: Format, verbose: bool) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        if d.severity == Severity::Note && !verbose {
+            continue;
+        }
+        let text = match format {
+            Format::Human => diagnostic::print_human(d, sources),
+            Format::Github => diagnostic::print_github(d, sources),
+        };
+        let _ = err.write_all(text.as_bytes());
+    }
+}
+
+fn summary(c: &Compilation) {
+    let read: Vec<String> = c
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    let ignored: usize = c.ignored.values().sum();
+    eprintln!(
+        "nimc: read {}; rendered {} objects; ignored {ignored} other documents",
+        if read.is_empty() { "no NIM resources".to_string() } else { read.join(", ") },
+        c.objects.len()
+    );
+    for (kind, n) in &c.ignored {
+        eprintln!("nimc:   ignored {n} x {kind}");
+    }
+}
+
+/// Write one file per object into `dir`, all or nothing: the files are written into a fresh
+/// sibling directory which then replaces `dir`. `dir` may only hold YAML files (nimc's own
+/// output); anything else is refused rather than deleted.
+fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
+    if dir.exists() {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let p = entry.path();
+            let yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            if !entry.file_type()?.is_file() || !yaml {
+                return Err(std::io::Error::other(format!(
+                    "refusing to replace an output directory that holds {}; point --output-dir at a directory that only nimc writes",
+                    p.display()
+                )));
+            }
+        }
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let staging = parent.join(format!(".{base}.nimc-new-{}", std::process::id()));
+    let old = parent.join(format!(".{base}.nimc-old-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir(&staging)?;
+    let written = (|| {
+        for r in &c.objects {
+            fs::write(
+                staging.join(manifest::file_name(&r.object)),
+                manifest::object_yaml(&r.object),
+            )?;
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if dir.exists() {
+        fs::rename(dir, &old)?;
+    }
+    if let Err(e) = fs::rename(&staging, dir) {
+        if old.exists() {
+            let _ = fs::rename(&old, dir);
+        }
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The resolved model: every NIMService and NIMCache with its defaults applied, its namespace
+//! filled in, and every cross-resource and cluster-derived decision already taken (which model
+//! store, which layout, which profiles, how many GPUs). Rendering reads only this.
+
+use crate::api::{NimCacheSpec, NimServiceSpec};
+use crate::load::Origin;
+
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub services: Vec<Service>,
+    pub caches: Vec<Cache>,
+}
+
+/// A standalone, single-node NIMService ready to render.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub origin: Origin,
+    pub name: String,
+    pub namespace: String,
+    pub spec: NimServiceSpec,
+    pub store: Store,
+    /// The model-store layout: native (`/model` and `/opt/cache`) or legacy (`/model-store`).
+    pub native: bool,
+    /// The NIMCache this service mounts, if any.
+    pub cache: Option<CacheLink>,
+    /// `nvidia.com/gpu` to set in requests and limits, from the NIMCache profile.
+    pub gpus: Option<String>,
+}
+
+/// Where the model lives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Store {
+    /// A PVC: a NIMCache's, one the NIMService creates, or an existing one.
+    Pvc {
+        claim_name: String,
+        sub_path: String,
+        /// True when the NIMService itself creates the PVC.
+        create: bool,
+    },
+    EmptyDir {
+        size_limit: Option<String>,
+    },
+    HostPath(String),
+}
+
+/// What a NIMService takes from the NIMCache it mounts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheLink {
+    pub name: String,
+    pub profile: String,
+    /// NGC with `modelEndpoint`, or Hugging Face hub.
+    pub universal: bool,
+    /// Hugging Face hub or DataStore.
+    pub hf_model: bool,
+    /// `hf://<namespace>/<model>`, or "" for NGC.
+    pub hf_uri: String,
+}
+
+/// How the cache was populated, as the NIMCache status records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheType {
+    /// The image carries a model manifest (the usual case).
+    Manifest,
+    /// The image has no model manifest (`status.type: model-free`).
+    ModelFree,
+    /// The image downloads natively (`status.type: native`).
+    Native,
+}
+
+/// A NIMCache ready to render.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    pub origin: Origin,
+    pub name: String,
+    pub namespace: String,
+    pub spec: NimCacheSpec,
+    pub claim_name: String,
+    pub cache_type: CacheType,
+    /// The profiles the download Job fetches (NGC optimized only); `["all"]` means every one.
+    pub profiles: Vec<String>,
+}

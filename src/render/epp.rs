@@ -1,0 +1,623 @@
+//! The endpoint picker (EPP, `expose.router.eppConfig`): its ServiceAccount, Role, RoleBinding,
+//! optional ConfigMap, Service and Deployment, and the InferencePool that points at it.
+//!
+//! The inline config is re-serialised the way the operator does it: decoded into the upstream
+//! `EndpointPickerConfig` type (unknown fields dropped, non-omitempty fields printed as null or
+//! ""), then printed as YAML with sorted keys in go-yaml's style.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, GRPCAction, LocalObjectReference,
+    PodSpec, PodTemplateSpec, Probe, Service as CoreService, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+
+use super::Object;
+use super::crd::{self, EndpointPickerRef, InferencePool, InferencePoolSpec, PortNumber};
+use super::meta::{Map, object_meta, service_labels, some_vec};
+use super::network::api_port;
+use super::rbac::binding;
+use crate::api::EppConfig;
+use crate::facts::Facts;
+use crate::model::Service;
+
+const EXT_PROC_PORT: i32 = 9002;
+
+/// All EPP objects, in the operator's order; empty when no EPP is configured.
+pub fn objects(s: &Service, facts: &Facts) -> Vec<Object> {
+    let Some(epp) = s.spec.expose.router.as_ref().and_then(|r| r.epp_config.as_ref()) else {
+        return Vec::new();
+    };
+    let name = format!("{}-epp", s.name);
+    let labels = service_labels(s, facts);
+    let meta = |n: &str| object_meta(n, &s.namespace, labels.clone(), Map::new());
+    let read = |groups: &[&str], resources: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        verbs: vec!["get".into(), "watch".into(), "list".into()],
+        ..Default::default()
+    };
+    let mut out = vec![
+        Object::ServiceAccount(ServiceAccount {
+            metadata: meta(&name),
+            ..Default::default()
+        }),
+        Object::Role(Role {
+            metadata: meta(&name),
+            rules: Some(vec![
+                read(&["inference.networking.k8s.io"], &["inferencepools", "inferenceobjectives"]),
+                read(&["inference.networking.x-k8s.io"], &["inferencepools", "inferenceobjectives"]),
+                read(&[""], &["pods"]),
+            ]),
+        }),
+        Object::RoleBinding(binding(&name, &name, &name, &s.namespace, labels.clone())),
+    ];
+    let config_map = format!("{}-epp-config", s.name);
+    if let Some(cfg) = &epp.config {
+        out.push(Object::ConfigMap(ConfigMap {
+            metadata: meta(&config_map),
+            data: Some(BTreeMap::from([(
+                "default-plugins.yaml".to_string(),
+                config_yaml(cfg),
+            )])),
+            ..Default::default()
+        }));
+    }
+    let ports = container_ports(epp);
+    out.push(Object::Service(CoreService {
+        metadata: meta(&name),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(Map::from([("app".into(), name.clone())])),
+            ports: Some(service_ports(epp)),
+            ..Default::default()
+        }),
+        status: None,
+    }));
+    out.push(Object::Deployment(Box::new(deployment(s, epp, &name, &config_map, ports, meta(&name), &labels))));
+    out.push(Object::InferencePool(InferencePool {
+        api_version: "inference.networking.k8s.io/v1",
+        kind: "InferencePool",
+        metadata: meta(&s.name),
+        spec: InferencePoolSpec {
+            endpoint_picker_ref: EndpointPickerRef {
+                name,
+                port: PortNumber {
+                    number: EXT_PROC_PORT,
+                },
+            },
+            selector: crd::LabelSelector {
+                match_labels: Map::from([("app".into(), s.name.clone())]),
+            },
+            target_ports: vec![PortNumber { number: api_port(s) }],
+        },
+    }));
+    out
+}
+
+fn default_ports() -> Vec<ContainerPort> {
+    [("grpc-ext-proc", 9002), ("grpc-health", 9003), ("http-metrics", 9090)]
+        .into_iter()
+        .map(|(n, p)| ContainerPort {
+            name: Some(n.into()),
+            container_port: p,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn container_ports(epp: &EppConfig) -> Vec<ContainerPort> {
+    epp.ports.clone().unwrap_or_else(default_ports)
+}
+
+fn service_ports(epp: &EppConfig) -> Vec<ServicePort> {
+    match &epp.ports {
+        None => [("grpc-ext-proc", 9002), ("http-metrics", 9090)]
+            .into_iter()
+            .map(|(n, p)| ServicePort {
+                name: Some(n.into()),
+                port: p,
+                target_port: Some(IntOrString::Int(p)),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            })
+            .collect(),
+        Some(ports) => ports
+            .iter()
+            .map(|p| ServicePort {
+                name: p.name.clone(),
+                port: p.container_port,
+                target_port: Some(IntOrString::Int(p.container_port)),
+                protocol: p.protocol.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn default_probe() -> Probe {
+    Probe {
+        grpc: Some(GRPCAction {
+            port: 9003,
+            service: None,
+        }),
+        initial_delay_seconds: Some(5),
+        period_seconds: Some(10),
+        ..Default::default()
+    }
+}
+
+fn deployment(
+    s: &Service,
+    epp: &EppConfig,
+    name: &str,
+    config_map: &str,
+    ports: Vec<ContainerPort>,
+    metadata: ObjectMeta,
+    labels: &Map,
+) -> Deployment {
+    let c = &epp.container_spec;
+    let image = if c.image.repository.is_empty() {
+        String::new()
+    } else {
+        let tag = if c.image.tag.is_empty() { "latest" } else { &c.image.tag };
+        format!("{}:{tag}", c.image.repository)
+    };
+    let config_file = if epp.config.is_some() {
+        "/config/default-plugins.yaml".to_string()
+    } else if let Some(r) = &epp.config_map_ref {
+        format!("/config/{}", r.key)
+    } else {
+        String::new()
+    };
+    let args = if let Some(args) = &c.args {
+        args.clone()
+    } else {
+        vec![
+            "--pool-name".to_string(),
+            s.name.clone(),
+            "--pool-namespace".into(),
+            s.namespace.clone(),
+            "--pool-group".into(),
+            "inference.networking.k8s.io".into(),
+            "--zap-encoder".into(),
+            "json".into(),
+            "--config-file".into(),
+            config_file,
+            "--v".into(),
+            "6".into(),
+            "--model-server-metrics-path".into(),
+            "/v1/metrics".into(),
+        ]
+    };
+    let volume_source = if epp.config.is_some() {
+        config_map.to_string()
+    } else {
+        epp.config_map_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default()
+    };
+    let mut pod_labels = Map::from([("app".into(), name.to_string())]);
+    for (k, v) in labels {
+        pod_labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let container = Container {
+        name: "epp".into(),
+        image: Some(image),
+        image_pull_policy: s.spec.image.pull_policy.clone().filter(|p| !p.is_empty()),
+        command: some_vec(&c.command),
+        args: some_vec(&args),
+        env: some_vec(&c.env),
+        ports: some_vec(&ports),
+        liveness_probe: Some(epp.liveness_probe.clone().unwrap_or_else(default_probe)),
+        readiness_probe: Some(epp.readiness_probe.clone().unwrap_or_else(default_probe)),
+        startup_probe: epp.startup_probe.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "epp-config".into(),
+            mount_path: "/config".into(),
+            read_only: Some(true),
+            ..Default::default()
+        }]),
+        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
+        ..Default::default()
+    };
+    Deployment {
+        metadata,
+        spec: Some(DeploymentSpec {
+            selector: LabelSelector {
+                match_labels: Some(Map::from([("app".into(), name.to_string())])),
+                match_expressions: None,
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::String("25%".into())),
+                    max_surge: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(name.to_string()),
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "epp-config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: volume_source,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    image_pull_secrets: some_vec(
+                        &s.spec
+                            .image
+                            .pull_secrets
+                            .iter()
+                            .map(|n| LocalObjectReference { name: n.clone() })
+                            .collect::<Vec<_>>(),
+                    ),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The inline config as the operator writes it into `default-plugins.yaml`.
+pub fn config_yaml(cfg: &Value) -> String {
+    let get = |k: &str| cfg.get(k).cloned().unwrap_or(Value::Null);
+    let mut top = serde_json::Map::new();
+    for k in ["apiVersion", "kind"] {
+        if let Some(v) = cfg.get(k).filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+            top.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(fg) = cfg.get("featureGates").filter(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+        top.insert("featureGates".into(), fg.clone());
+    }
+    let plugins = match get("plugins") {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|p| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("name".into(), p.get("name").cloned().unwrap_or_else(|| Value::String(String::new())));
+                    m.insert("type".into(), p.get("type").cloned().unwrap_or_else(|| Value::String(String::new())));
+                    m.insert("parameters".into(), parameters(p.get("parameters")));
+                    Value::Object(m)
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
+    top.insert("plugins".into(), plugins);
+    let profiles = match get("schedulingProfiles") {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|p| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("name".into(), p.get("name").cloned().unwrap_or_else(|| Value::String(String::new())));
+                    let plugins = match p.get("plugins") {
+                        Some(Value::Array(ps)) => Value::Array(
+                            ps.iter()
+                                .map(|sp| {
+                                    let mut m = serde_json::Map::new();
+                                    m.insert(
+                                        "pluginRef".into(),
+                                        sp.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                                    );
+                                    m.insert("weight".into(), sp.get("weight").cloned().unwrap_or(Value::Null));
+                                    Value::Object(m)
+                                })
+                                .collect(),
+                        ),
+                        _ => Value::Null,
+                    };
+                    m.insert("plugins".into(), plugins);
+                    Value::Object(m)
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
+    top.insert("schedulingProfiles".into(), profiles);
+    if let Some(Value::Object(sd)) = cfg.get("saturationDetector") {
+        let mut m = serde_json::Map::new();
+        for k in ["queueDepthThreshold", "kvCacheUtilThreshold"] {
+            if let Some(v) = sd.get(k).filter(|v| v.as_f64().is_some_and(|f| f != 0.0)) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+        let staleness = sd
+            .get("metricsStalenessThreshold")
+            .and_then(Value::as_str)
+            .and_then(go_duration)
+            .unwrap_or_else(|| "0s".into());
+        m.insert("metricsStalenessThreshold".into(), Value::String(staleness));
+        top.insert("saturationDetector".into(), Value::Object(m));
+    }
+    let data = match cfg.get("data") {
+        Some(Value::Object(d)) => {
+            let sources = match d.get("sources") {
+                Some(Value::Array(items)) => Value::Array(
+                    items
+                        .iter()
+                        .map(|s| {
+                            let mut m = serde_json::Map::new();
+                            m.insert(
+                                "pluginRef".into(),
+                                s.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                            );
+                            let ex = match s.get("extractors") {
+                                Some(Value::Array(es)) => Value::Array(
+                                    es.iter()
+                                        .map(|e| {
+                                            let mut m = serde_json::Map::new();
+                                            m.insert(
+                                                "pluginRef".into(),
+                                                e.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                                            );
+                                            Value::Object(m)
+                                        })
+                                        .collect(),
+                                ),
+                                _ => Value::Null,
+                            };
+                            m.insert("extractors".into(), ex);
+                            Value::Object(m)
+                        })
+                        .collect(),
+                ),
+                _ => Value::Null,
+            };
+            let mut m = serde_json::Map::new();
+            m.insert("sources".into(), sources);
+            Value::Object(m)
+        }
+        _ => Value::Null,
+    };
+    top.insert("data".into(), data);
+    let mut out = String::new();
+    emit_map(&top, 0, &mut out);
+    out
+}
+
+/// `parameters` is a base64 string of JSON in the CRD; it is printed as the JSON value.
+fn parameters(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::String(s)) => base64_decode(s)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null),
+        Some(Value::Null) | None => Value::Null,
+        Some(other) => other.clone(),
+    }
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = ALPHA.iter().position(|a| *a == c)? as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Parse a Go duration (`1m30s`, `200ms`) and print it as Go's `Duration.String` does.
+pub fn go_duration(s: &str) -> Option<String> {
+    let mut total: f64 = 0.0;
+    let mut rest = s.trim();
+    let neg = rest.starts_with('-');
+    rest = rest.trim_start_matches(['-', '+']);
+    if rest == "0" {
+        return Some("0s".into());
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * unit;
+        rest = &rest[u..];
+    }
+    let mut ns = total.round() as i128;
+    if ns == 0 {
+        return Some("0s".into());
+    }
+    let sign = if neg { "-" } else { "" };
+    if ns < 1_000_000_000 {
+        let (div, unit) = if ns < 1_000 {
+            (1, "ns")
+        } else if ns < 1_000_000 {
+            (1_000, "µs")
+        } else {
+            (1_000_000, "ms")
+        };
+        return Some(format!("{sign}{}{unit}", frac(ns, div)));
+    }
+    let h = ns / 3_600_000_000_000;
+    ns %= 3_600_000_000_000;
+    let m = ns / 60_000_000_000;
+    ns %= 60_000_000_000;
+    let secs = frac(ns, 1_000_000_000);
+    let mut out = sign.to_string();
+    if h > 0 {
+        out.push_str(&format!("{h}h{m}m"));
+    } else if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{secs}s"));
+    Some(out)
+}
+
+fn frac(v: i128, div: i128) -> String {
+    let whole = v / div;
+    let mut rem = v % div;
+    if rem == 0 {
+        return whole.to_string();
+    }
+    let mut digits = String::new();
+    let mut d = div;
+    while rem > 0 && d > 1 {
+        d /= 10;
+        digits.push(char::from(b'0' + (rem / d) as u8));
+        rem %= d;
+    }
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+fn emit_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort();
+    for k in keys {
+        out.push_str(&" ".repeat(indent));
+        out.push_str(&scalar_text(&Value::String(k.clone())));
+        out.push(':');
+        emit_value(&m[k], indent, out);
+    }
+}
+
+fn emit_value(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Object(m) if m.is_empty() => out.push_str(" {}\n"),
+        Value::Object(m) => {
+            out.push('\n');
+            emit_map(m, indent + 2, out);
+        }
+        Value::Array(a) if a.is_empty() => out.push_str(" []\n"),
+        Value::Array(a) => {
+            out.push('\n');
+            emit_seq(a, indent, out);
+        }
+        _ => {
+            out.push(' ');
+            out.push_str(&scalar_text(v));
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
+    for item in a {
+        out.push_str(&" ".repeat(indent));
+        out.push('-');
+        match item {
+            Value::Object(m) if !m.is_empty() => {
+                let mut inner = String::new();
+                emit_map(m, indent + 2, &mut inner);
+                out.push(' ');
+                out.push_str(&inner[indent + 2..]);
+            }
+            Value::Array(inner) if !inner.is_empty() => {
+                let mut s = String::new();
+                emit_seq(inner, indent + 2, &mut s);
+                out.push(' ');
+                out.push_str(&s[indent + 2..]);
+            }
+            other => emit_value(other, indent, out),
+        }
+    }
+}
+
+/// A scalar as go-yaml prints it: plain when unambiguous, double-quoted otherwise.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            if needs_quotes(s) {
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                s.clone()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn needs_quotes(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let lower = s.to_ascii_lowercase();
+    let reserved = matches!(
+        lower.as_str(),
+        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    );
+    let numeric = s.parse::<f64>().is_ok()
+        || s.starts_with("0x")
+        || s.starts_with("0o")
+        || s.starts_with(['.', '+']) && s[1..].parse::<f64>().is_ok();
+    let first = s.as_bytes()[0];
+    let indicator = b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ');
+    indicator
+        || reserved
+        || numeric
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.chars().any(|c| c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_config_matches_the_operator() {
+        let cfg: Value = serde_json::json!({
+            "plugins": [{"type": "queue-scorer"}],
+            "schedulingProfiles": [{"name": "default", "plugins": [{"pluginRef": "queue-scorer"}]}]
+        });
+        assert_eq!(
+            config_yaml(&cfg),
+            "data: null\nplugins:\n- name: \"\"\n  parameters: null\n  type: queue-scorer\nschedulingProfiles:\n- name: default\n  plugins:\n  - pluginRef: queue-scorer\n    weight: null\n"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(go_duration("90s").as_deref(), Some("1m30s"));
+        assert_eq!(go_duration("200ms").as_deref(), Some("200ms"));
+        assert_eq!(go_duration("1h").as_deref(), Some("1h0m0s"));
+        assert_eq!(go_duration("1.5s").as_deref(), Some("1.5s"));
+    }
+}

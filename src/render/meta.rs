@@ -1,0 +1,132 @@
+//! Names, labels, annotations and env lists, with the operator's merge rules:
+//! [`merge_maps`] keeps the first map's keys (standard labels beat user labels), and
+//! [`merge_env`] puts the second list first and lets it win.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::facts::Facts;
+use crate::model::Service;
+
+/// The value nimc writes to `app.kubernetes.io/managed-by` (the operator writes
+/// `k8s-nim-operator`).
+pub const MANAGED_BY: &str = "nimc";
+
+pub type Map = BTreeMap<String, String>;
+
+/// All of `first`, plus the keys of `second` that `first` lacks.
+pub fn merge_maps(first: &Map, second: &Map) -> Map {
+    let mut out = first.clone();
+    for (k, v) in second {
+        out.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    out
+}
+
+/// All of `second` in order, then the entries of `first` whose names `second` lacks.
+pub fn merge_env(first: &[EnvVar], second: &[EnvVar]) -> Vec<EnvVar> {
+    let mut out: Vec<EnvVar> = second.to_vec();
+    out.extend(
+        first
+            .iter()
+            .filter(|e| !second.iter().any(|s| s.name == e.name))
+            .cloned(),
+    );
+    out
+}
+
+/// Drop every entry named `name`.
+pub fn remove_env(env: &mut Vec<EnvVar>, name: &str) {
+    env.retain(|e| e.name != name);
+}
+
+/// A literal env var.
+pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+/// An env var read from a Secret key.
+pub fn secret_env(name: &str, secret: &str, key: &str, optional: Option<bool>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                key: key.into(),
+                name: secret.into(),
+                optional,
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The operator's standard labels for a NIMService.
+pub fn standard_labels(s: &Service, facts: &Facts) -> Map {
+    let mut m = Map::new();
+    m.insert("app.kubernetes.io/name".into(), s.name.clone());
+    m.insert("app.kubernetes.io/instance".into(), s.name.clone());
+    m.insert(
+        "app.kubernetes.io/operator-version".into(),
+        facts.operator_version.clone(),
+    );
+    m.insert("app.kubernetes.io/part-of".into(), "nim-service".into());
+    m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    m
+}
+
+/// Standard labels, then the user's `spec.labels`.
+pub fn service_labels(s: &Service, facts: &Facts) -> Map {
+    merge_maps(&standard_labels(s, facts), &s.spec.labels)
+}
+
+/// The SCC a NIMService's pods request (the `openshift.io/required-scc` annotation).
+pub fn required_scc(s: &Service) -> &'static str {
+    let proxy_cert = s.spec.proxy.as_ref().is_some_and(|p| !p.cert_config_map.is_empty());
+    let host_path = s.spec.storage.host_path.as_ref().is_some_and(|h| !h.is_empty());
+    if proxy_cert {
+        "anyuid"
+    } else if host_path {
+        "hostmount-anyuid"
+    } else {
+        "nonroot"
+    }
+}
+
+/// Standard annotations, then the user's `spec.annotations`.
+pub fn service_annotations(s: &Service) -> Map {
+    let mut standard = Map::new();
+    standard.insert("openshift.io/required-scc".into(), required_scc(s).into());
+    merge_maps(&standard, &s.spec.annotations)
+}
+
+/// Object metadata in the service's namespace.
+pub fn object_meta(name: impl Into<String>, namespace: &str, labels: Map, annotations: Map) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        labels: non_empty(labels),
+        annotations: non_empty(annotations),
+        ..Default::default()
+    }
+}
+
+/// `None` for an empty map, so that it is not printed.
+pub fn non_empty(m: Map) -> Option<Map> {
+    (!m.is_empty()).then_some(m)
+}
+
+/// `None` for an empty string or list.
+pub fn some_str(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+pub fn some_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}

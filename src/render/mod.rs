@@ -1,0 +1,177 @@
+//! Rendering: the resolved [`Model`] to Kubernetes objects. Pure and infallible: everything that
+//! could go wrong was found by `check` and `resolve`. Objects are typed (`k8s-openapi` for core
+//! kinds, the structs in [`crd`] for third-party kinds), never text templates.
+//!
+//! [`render`] lists what each custom resource produces, in the operator's order; the submodules
+//! build one family of objects each.
+
+pub mod cache;
+pub mod crd;
+pub mod dra;
+pub mod epp;
+pub mod meta;
+pub mod network;
+pub mod rbac;
+pub mod scaling;
+pub mod storage;
+pub mod workload;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::resource::v1::ResourceClaimTemplate;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::facts::Facts;
+use crate::load::Origin;
+use crate::model::{self, Model};
+
+/// A rendered object and the custom resource it came from (`None` for objects shared by all
+/// NIMCaches of a namespace).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub origin: Option<Origin>,
+    pub object: Object,
+}
+
+/// One rendered Kubernetes object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Object {
+    ServiceAccount(ServiceAccount),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    ConfigMap(ConfigMap),
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    ResourceClaimTemplate(ResourceClaimTemplate),
+    Service(Service),
+    Job(Job),
+    Deployment(Box<Deployment>),
+    InferencePool(crd::InferencePool),
+    HorizontalPodAutoscaler(HorizontalPodAutoscaler),
+    Ingress(Ingress),
+    HttpRoute(crd::HttpRoute),
+    GrpcRoute(crd::GrpcRoute),
+    ServiceMonitor(crd::ServiceMonitor),
+}
+
+impl Object {
+    /// The object's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::ServiceAccount(_) => "ServiceAccount",
+            Object::Role(_) => "Role",
+            Object::RoleBinding(_) => "RoleBinding",
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Object::ResourceClaimTemplate(_) => "ResourceClaimTemplate",
+            Object::Service(_) => "Service",
+            Object::Job(_) => "Job",
+            Object::Deployment(_) => "Deployment",
+            Object::InferencePool(_) => "InferencePool",
+            Object::HorizontalPodAutoscaler(_) => "HorizontalPodAutoscaler",
+            Object::Ingress(_) => "Ingress",
+            Object::HttpRoute(_) => "HTTPRoute",
+            Object::GrpcRoute(_) => "GRPCRoute",
+            Object::ServiceMonitor(_) => "ServiceMonitor",
+        }
+    }
+
+    /// The install rank: objects are emitted in rank order (dependencies first), then by
+    /// namespace and name. The rank is the position of the variant above.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Object::ServiceAccount(_) => 0,
+            Object::Role(_) => 1,
+            Object::RoleBinding(_) => 2,
+            Object::ConfigMap(_) => 3,
+            Object::PersistentVolumeClaim(_) => 4,
+            Object::ResourceClaimTemplate(_) => 5,
+            Object::Service(_) => 6,
+            Object::Job(_) => 7,
+            Object::Deployment(_) => 8,
+            Object::InferencePool(_) => 9,
+            Object::HorizontalPodAutoscaler(_) => 10,
+            Object::Ingress(_) => 11,
+            Object::HttpRoute(_) => 12,
+            Object::GrpcRoute(_) => 13,
+            Object::ServiceMonitor(_) => 14,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::ServiceAccount(o) => &o.metadata,
+            Object::Role(o) => &o.metadata,
+            Object::RoleBinding(o) => &o.metadata,
+            Object::ConfigMap(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::ResourceClaimTemplate(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Job(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::InferencePool(o) => &o.metadata,
+            Object::HorizontalPodAutoscaler(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+            Object::HttpRoute(o) => &o.metadata,
+            Object::GrpcRoute(o) => &o.metadata,
+            Object::ServiceMonitor(o) => &o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata().namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The sort key of the install order.
+    pub fn order_key(&self) -> (u8, &str, &str) {
+        (self.rank(), self.namespace(), self.name())
+    }
+}
+
+/// Render every object of the model, sorted in install order.
+pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
+    let tag = |origin: Option<Origin>| move |object| Rendered { origin, object };
+    let mut objects: Vec<Rendered> = model
+        .services
+        .par_iter()
+        .flat_map_iter(|s| service(s, facts).into_iter().map(tag(Some(s.origin))))
+        .collect();
+    for c in &model.caches {
+        objects.extend(cache::objects(c, facts).into_iter().map(tag(Some(c.origin))));
+    }
+    objects.extend(cache::namespace_objects(&model.caches).into_iter().map(tag(None)));
+    objects.par_sort_by(|a, b| {
+        (a.object.order_key(), a.origin).cmp(&(b.object.order_key(), b.origin))
+    });
+    objects
+}
+
+/// Everything one standalone NIMService produces, in the operator's creation order.
+pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
+    let mut out = vec![
+        Object::ServiceAccount(rbac::service_account(s, facts)),
+        Object::Role(rbac::role(s, facts)),
+        Object::RoleBinding(rbac::role_binding(s, facts)),
+        Object::Service(network::service(s, facts)),
+    ];
+    out.extend(network::ingress(s, facts).map(Object::Ingress));
+    out.extend(network::http_route(s, facts).map(Object::HttpRoute));
+    out.extend(network::grpc_route(s, facts).map(Object::GrpcRoute));
+    out.extend(scaling::hpa(s, facts).map(Object::HorizontalPodAutoscaler));
+    out.extend(scaling::service_monitor(s, facts).map(Object::ServiceMonitor));
+    out.extend(epp::objects(s, facts));
+    out.extend(storage::service_pvc(s).map(Object::PersistentVolumeClaim));
+    out.extend(dra::templates(s, facts).into_iter().map(Object::ResourceClaimTemplate));
+    out.push(Object::Deployment(Box::new(workload::deployment(s, facts))));
+    out
+}

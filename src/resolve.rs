@@ -1,0 +1,237 @@
+//! The linker: applies CRD defaults, fills in namespaces, connects each NIMService to the NIMCache
+//! it mounts, and takes every decision the operator would take from cluster state (cache type,
+//! profiles, GPU count, native layout) from the CR statuses and the facts. Produces the
+//! [`Model`] that rendering reads, plus diagnostics for what cannot be resolved.
+
+use std::collections::BTreeMap;
+
+use crate::api::{NimCache, NimService};
+use crate::defaults;
+use crate::diagnostic::Diagnostic;
+use crate::facts::Facts;
+use crate::load::{Cr, Input};
+use crate::model::{Cache, CacheLink, CacheType, Model, Service, Store};
+use crate::quantity;
+
+/// The annotation a user (or the operator) sets on a NIMCache to pin its profile selection.
+pub const SELECTED_PROFILES: &str = "nvidia.com/selected-profiles";
+
+/// Resolve the input into a model. Services and caches that cannot be rendered are left out
+/// and explained by a diagnostic.
+pub fn resolve(input: &Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut model = Model::default();
+    let mut by_name: BTreeMap<(String, String), &Cr<NimCache>> = BTreeMap::new();
+    for c in &input.caches {
+        let ns = namespace(c.object.namespace(), facts);
+        by_name.entry((ns, c.object.name().to_string())).or_insert(c);
+    }
+    for c in &input.caches {
+        if let Some(cache) = cache(input, c, facts, &mut diags) {
+            model.caches.push(cache);
+        }
+    }
+    for s in &input.services {
+        let spec = &s.object.spec;
+        if spec.inference_platform.as_deref() == Some("kserve") || spec.multi_node.is_some() {
+            continue;
+        }
+        if let Some(svc) = service(input, s, facts, &by_name, &mut diags) {
+            model.services.push(svc);
+        }
+    }
+    (model, diags)
+}
+
+fn namespace(ns: &str, facts: &Facts) -> String {
+    if ns.is_empty() {
+        facts.default_namespace.clone()
+    } else {
+        ns.to_string()
+    }
+}
+
+fn cache(input: &Input, cr: &Cr<NimCache>, facts: &Facts, diags: &mut Vec<Diagnostic>) -> Option<Cache> {
+    let obj = &cr.object;
+    let name = obj.name().to_string();
+    let mut spec = obj.spec.clone();
+    defaults::nim_cache(&mut spec);
+    let status = obj.status.clone().unwrap_or_default();
+    let pvc = spec.storage.pvc.clone().unwrap_or_default();
+    let claim_name = match pvc.name.as_deref() {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => status
+            .pvc
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| pvc.claim_name(&name)),
+    };
+    let puller = spec.source.model_puller().to_string();
+    let cache_type = match status.type_.as_deref() {
+        Some("native") => CacheType::Native,
+        Some("model-free") => CacheType::ModelFree,
+        Some(_) => CacheType::Manifest,
+        None if spec.source.is_optimized() && facts.is_native_image(&puller) => CacheType::Native,
+        None if spec.source.is_hf_model() && facts.lacks_manifest(&puller) => CacheType::ModelFree,
+        None => CacheType::Manifest,
+    };
+    let mut profiles = Vec::new();
+    if spec.source.is_optimized() && cache_type != CacheType::Native {
+        let explicit = spec
+            .source
+            .ngc
+            .as_ref()
+            .and_then(|n| n.model.as_ref())
+            .map(|m| m.profiles.clone())
+            .unwrap_or_default();
+        let annotated = obj
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SELECTED_PROFILES))
+            .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+            .unwrap_or_default();
+        let observed: Vec<String> = status.profiles.iter().map(|p| p.name.clone()).collect();
+        profiles = [explicit, annotated, observed]
+            .into_iter()
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        if profiles.is_empty() {
+            diags.push(
+                input
+                    .diag("NIMC010", cr.origin, "/spec/source/ngc", format!(
+                        "NIMCache {name}: cannot tell which model profiles the Job downloads"
+                    ))
+                    .help(format!(
+                        "list them in spec.source.ngc.model.profiles (or [all]), set the {SELECTED_PROFILES} annotation to a JSON list, or keep the NIMCache status (status.profiles) in the file"
+                    )),
+            );
+            return None;
+        }
+    }
+    Some(Cache {
+        origin: cr.origin,
+        name,
+        namespace: namespace(obj.namespace(), facts),
+        spec,
+        claim_name,
+        cache_type,
+        profiles,
+    })
+}
+
+fn service(
+    input: &Input,
+    cr: &Cr<NimService>,
+    facts: &Facts,
+    caches: &BTreeMap<(String, String), &Cr<NimCache>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Service> {
+    let obj = &cr.object;
+    let name = obj.name().to_string();
+    let ns = namespace(obj.namespace(), facts);
+    let mut spec = obj.spec.clone();
+    defaults::nim_service(&mut spec);
+    let st = &spec.storage;
+    let mut link = None;
+    let mut gpus = None;
+    let native;
+    let store = if let Some(r) = st.nim_cache.as_ref().filter(|r| !r.name.is_empty()) {
+        let Some(c) = caches.get(&(ns.clone(), r.name.clone())) else {
+            diags.push(
+                input
+                    .diag("NIMC009", cr.origin, "/spec/storage/nimCache/name", format!(
+                        "NIMService {name}: NIMCache {ns}/{} is not in the input",
+                        r.name
+                    ))
+                    .help("add the NIMCache resource to the paths you render (same namespace)"),
+            );
+            return None;
+        };
+        let cache = &c.object;
+        let status = cache.status.clone().unwrap_or_default();
+        let source = &cache.spec.source;
+        let pvc = cache.spec.storage.pvc.clone().unwrap_or_default();
+        let claim_name = match pvc.name.as_deref() {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => status
+                .pvc
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| pvc.claim_name(cache.name())),
+        };
+        native = match status.type_.as_deref() {
+            Some(t) => t == "native",
+            None => source.is_optimized() && facts.is_native_image(source.model_puller()),
+        };
+        if !r.profile.is_empty() {
+            if cache.status.is_none() {
+                diags.push(
+                    input
+                        .diag("NIMC091", cr.origin, "/spec/storage/nimCache/profile", format!(
+                            "NIMService {name}: NIMCache {} has no status, so no GPU count is derived from profile {}",
+                            r.name, r.profile
+                        ))
+                        .help("the operator sizes nvidia.com/gpu from the cache's status.profiles; set resources explicitly or keep the status"),
+                );
+            }
+            let user_gpu = spec.resources.as_ref().is_some_and(|res| {
+                [&res.requests, &res.limits]
+                    .iter()
+                    .any(|m| m.as_ref().is_some_and(|m| m.contains_key("nvidia.com/gpu")))
+            });
+            if source.is_optimized() && spec.dra_resources.is_empty() && !user_gpu {
+                gpus = status.profiles.iter().find(|p| p.name == r.profile).map(|p| {
+                    let tp = p
+                        .config
+                        .get("tensorParallelism")
+                        .or_else(|| p.config.get("tp"))
+                        .cloned()
+                        .unwrap_or_else(|| "1".into());
+                    quantity::canonical(&tp)
+                });
+            }
+        }
+        link = Some(CacheLink {
+            name: r.name.clone(),
+            profile: r.profile.clone(),
+            universal: source.is_universal(),
+            hf_model: source.is_hf_model(),
+            hf_uri: source.hf_uri(),
+        });
+        Store::Pvc {
+            claim_name,
+            sub_path: pvc.sub_path().to_string(),
+            create: false,
+        }
+    } else {
+        native = facts.is_native_image(&spec.image.reference());
+        if let Some(p) = st.pvc.as_ref().filter(|p| p.is_set()) {
+            Store::Pvc {
+                claim_name: if p.creates() {
+                    p.claim_name(&name)
+                } else {
+                    p.name.clone().unwrap_or_default()
+                },
+                sub_path: p.sub_path().to_string(),
+                create: p.creates(),
+            }
+        } else if let Some(e) = &st.empty_dir {
+            Store::EmptyDir {
+                size_limit: e.size_limit.as_ref().map(|q| quantity::canonical(&q.0)),
+            }
+        } else {
+            Store::HostPath(st.host_path.clone().unwrap_or_default())
+        }
+    };
+    Some(Service {
+        origin: cr.origin,
+        name,
+        namespace: ns,
+        spec,
+        store,
+        native,
+        cache: link,
+        gpus,
+    })
+}

@@ -1,0 +1,415 @@
+//! The YAML front end: turns the text of one file into a list of documents, each a tree of
+//! [`Node`]s that remembers where every node came from (byte offset, line, column).
+//!
+//! Parsing never panics and never runs away: nesting depth, the number of nodes (alias expansion
+//! included) and the size of the input are bounded by [`Limits`], and every violation is a
+//! [`YamlError`] with a position. Typed values are read from the tree by [`de::from_node`], which
+//! follows Kubernetes' lenient scalar rules (a plain `1` is a fine string), and semantic checks
+//! find the span of any field again with [`Node::lookup`].
+
+pub mod de;
+
+use std::collections::HashMap;
+
+use granit_parser::{Event, Parser, ScalarStyle};
+
+/// A position in a source text. `line` and `col` count from 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub offset: u32,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// The source range of a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+/// One YAML node with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+/// The content of a node. Mapping keys are always scalars (their text).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+/// A scalar with its text after escape processing; `plain` is false for quoted and block scalars.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub plain: bool,
+}
+
+/// One `key: value` pair of a mapping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Node,
+}
+
+/// Bounds that keep hostile input from exhausting time, stack or memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 128,
+            max_nodes: 2_000_000,
+        }
+    }
+}
+
+/// A syntax error or a limit that was hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct YamlError {
+    pub message: String,
+    pub pos: Pos,
+    pub limit: bool,
+}
+
+impl Node {
+    /// True for an empty plain scalar, `~` and the spellings of `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar(s) if s.plain && is_null_text(&s.text))
+    }
+
+    /// The value of `key` in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
+            _ => None,
+        }
+    }
+
+    /// The scalar text of `key` in a mapping node.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        match &self.get(key)?.value {
+            Value::Scalar(s) if !(s.plain && is_null_text(&s.text)) => Some(&s.text),
+            _ => None,
+        }
+    }
+
+    /// The span of the node at a JSON-pointer-like path (`/spec/storage/pvc`), or of the deepest
+    /// existing ancestor when the path runs out. A path that ends in a key points at the key.
+    pub fn lookup(&self, path: &str) -> Span {
+        let mut cur = self;
+        let mut span = self.span;
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            let next = match &cur.value {
+                Value::Map(entries) => entries.iter().find(|e| e.key == seg).map(|e| {
+                    span = e.key_span;
+                    &e.value
+                }),
+                Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| {
+                    span = n.span;
+                    n
+                }),
+                Value::Scalar(_) => None,
+            };
+            match next {
+                Some(n) => cur = n,
+                None => return span,
+            }
+        }
+        span
+    }
+}
+
+pub(crate) fn is_null_text(t: &str) -> bool {
+    matches!(t, "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn pos(m: &granit_parser::Marker) -> Pos {
+    Pos {
+        offset: m.byte_offset().unwrap_or(m.index()) as u32,
+        line: m.line() as u32,
+        col: m.col() as u32 + 1,
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        start: Pos,
+        anchor: usize,
+        nodes: usize,
+    },
+    Map {
+        entries: Vec<Entry>,
+        key: Option<(String, Span)>,
+        start: Pos,
+        anchor: usize,
+        nodes: usize,
+    },
+}
+
+/// Parse every document of a YAML stream. Empty documents are kept as null scalars so that
+/// document indices stay stable.
+pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut total_nodes = 0usize;
+    let mut root: Option<Node> = None;
+
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = ev.map_err(|e| YamlError {
+            message: scan_message(&e),
+            pos: pos(e.marker()),
+            limit: false,
+        })?;
+        let start = pos(&span.start);
+        let end = pos(&span.end);
+        // A completed node (scalar, alias, or closed collection) with its subtree size.
+        let completed: Option<(Node, usize, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd => None,
+            Event::DocumentStart(..) => {
+                anchors.clear();
+                root = None;
+                None
+            }
+            Event::DocumentEnd => {
+                docs.push(root.take().unwrap_or(Node {
+                    value: Value::Scalar(Scalar {
+                        text: String::new(),
+                        plain: true,
+                    }),
+                    span: Span { start, end: start },
+                }));
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.core_suffix() == Some("str"));
+                let plain = matches!(style, ScalarStyle::Plain) && !forced_str;
+                let node = Node {
+                    value: Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }),
+                    span: Span { start, end },
+                };
+                Some((node, anchor, 1))
+            }
+            Event::Alias(id) => {
+                let (node, count) = anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                    message: "alias to an unknown anchor".into(),
+                    pos: start,
+                    limit: false,
+                })?;
+                let mut node = node;
+                node.span = Span { start, end };
+                Some((node, 0, count))
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    start,
+                    anchor,
+                    nodes: 1,
+                });
+                check_depth(&stack, limits, start)?;
+                None
+            }
+            Event::MappingStart(_, anchor, _) => {
+                stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    start,
+                    anchor,
+                    nodes: 1,
+                });
+                check_depth(&stack, limits, start)?;
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    items,
+                    start,
+                    anchor,
+                    nodes,
+                }) => Some((
+                    Node {
+                        value: Value::Seq(items),
+                        span: Span { start, end },
+                    },
+                    anchor,
+                    nodes,
+                )),
+                _ => return Err(internal(start)),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map {
+                    entries,
+                    start,
+                    anchor,
+                    nodes,
+                    ..
+                }) => Some((
+                    Node {
+                        value: Value::Map(entries),
+                        span: Span { start, end },
+                    },
+                    anchor,
+                    nodes,
+                )),
+                _ => return Err(internal(start)),
+            },
+            _ => None,
+        };
+        let Some((node, anchor, count)) = completed else {
+            continue;
+        };
+        total_nodes += count;
+        if total_nodes > limits.max_nodes {
+            return Err(YamlError {
+                message: format!(
+                    "the document expands to more than {} nodes (alias expansion included)",
+                    limits.max_nodes
+                ),
+                pos: node.span.start,
+                limit: true,
+            });
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, (node.clone(), count));
+        }
+        attach(&mut stack, &mut root, node, count)?;
+    }
+    Ok(docs)
+}
+
+fn attach(
+    stack: &mut [Frame],
+    root: &mut Option<Node>,
+    node: Node,
+    count: usize,
+) -> Result<(), YamlError> {
+    match stack.last_mut() {
+        None => *root = Some(node),
+        Some(Frame::Seq { items, nodes, .. }) => {
+            *nodes += count;
+            items.push(node);
+        }
+        Some(Frame::Map {
+            entries,
+            key,
+            nodes,
+            ..
+        }) => {
+            *nodes += count;
+            match key.take() {
+                None => {
+                    let Value::Scalar(s) = node.value else {
+                        return Err(YamlError {
+                            message: "mapping keys must be scalars".into(),
+                            pos: node.span.start,
+                            limit: false,
+                        });
+                    };
+                    if entries.iter().any(|e| e.key == s.text) {
+                        return Err(YamlError {
+                            message: format!("duplicate key `{}`", s.text),
+                            pos: node.span.start,
+                            limit: false,
+                        });
+                    }
+                    *key = Some((s.text, node.span));
+                }
+                Some((k, key_span)) => entries.push(Entry {
+                    key: k,
+                    key_span,
+                    value: node,
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_depth(stack: &[Frame], limits: Limits, at: Pos) -> Result<(), YamlError> {
+    if stack.len() > limits.max_depth {
+        return Err(YamlError {
+            message: format!("nesting is deeper than {} levels", limits.max_depth),
+            pos: at,
+            limit: true,
+        });
+    }
+    Ok(())
+}
+
+fn internal(at: Pos) -> YamlError {
+    YamlError {
+        message: "unbalanced YAML event stream".into(),
+        pos: at,
+        limit: false,
+    }
+}
+
+fn scan_message(e: &granit_parser::ScanError) -> String {
+    let full = e.to_string();
+    // The parser appends " at line L column C"; the diagnostic prints the position itself.
+    match full.find(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_and_spans() {
+        let docs = parse_documents("a: 1\nb:\n  - x\n---\nc: 'q'\n", Limits::default()).unwrap();
+        assert_eq!(docs.len(), 2);
+        let span = docs[0].lookup("/b/0");
+        assert_eq!((span.start.line, span.start.col), (3, 5));
+        let key = docs[1].lookup("/c");
+        assert_eq!((key.start.line, key.start.col), (5, 1));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse_documents("a: 1\na: 2\n", Limits::default()).unwrap_err();
+        assert!(err.message.contains("duplicate key"));
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn alias_bombs_hit_the_node_limit() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse_documents(&text, Limits::default()).unwrap_err();
+        assert!(err.limit);
+    }
+
+    #[test]
+    fn deep_nesting_hits_the_depth_limit() {
+        let text = "[".repeat(20_000);
+        let err = parse_documents(&text, Limits::default()).unwrap_err();
+        assert!(err.limit, "{err:?}");
+    }
+}
