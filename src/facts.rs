@@ -22,6 +22,9 @@ pub struct Facts {
     /// The value of the `app.kubernetes.io/operator-version` label (the operator's
     /// `OPERATOR_VERSION`, empty in a stock install).
     pub operator_version: String,
+    /// The value of the `app.kubernetes.io/managed-by` label on every object (the operator
+    /// writes `k8s-nim-operator`).
+    pub managed_by: String,
     /// Namespace for custom resources that have none.
     pub default_namespace: String,
     /// Per image reference (`repository:tag`): what the operator reads from the registry.
@@ -34,6 +37,7 @@ impl Default for Facts {
             kubernetes_version: "v1.34.0".into(),
             orchestrator: Orchestrator::Kubernetes,
             operator_version: String::new(),
+            managed_by: "nimc".into(),
             default_namespace: "default".into(),
             images: BTreeMap::new(),
         }

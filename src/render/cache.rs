@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Object;
-use super::meta::{MANAGED_BY, Map, env, merge_env, object_meta, some_str, some_vec};
+use super::meta::{Map, env, managed_by, merge_env, object_meta, some_str, some_vec};
 use super::rbac::{binding, scc_rule};
 use super::storage::claim;
 use super::workload::{CA_SCRIPT, proxy_env};
@@ -29,13 +29,13 @@ pub const ROLE: &str = "nim-cache-role";
 pub const ROLE_BINDING: &str = "nim-cache-rolebinding";
 
 /// The labels of a NIMCache's PVC (and manifest ConfigMap).
-fn cache_labels(c: &Cache) -> Map {
+fn cache_labels(c: &Cache, facts: &Facts) -> Map {
     Map::from([
         ("app".into(), "k8s-nim-operator".into()),
         ("app.kubernetes.io/name".into(), c.name.clone()),
         ("app.kubernetes.io/instance".into(), c.name.clone()),
         ("app.kubernetes.io/part-of".into(), "nim-cache".into()),
-        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+        managed_by(facts),
     ])
 }
 
@@ -46,7 +46,7 @@ pub fn objects(c: &Cache, facts: &Facts) -> Vec<Object> {
         out.push(Object::PersistentVolumeClaim(claim(
             &c.claim_name,
             &c.namespace,
-            cache_labels(c),
+            cache_labels(c, facts),
             pvc,
         )));
     }
@@ -57,15 +57,15 @@ pub fn objects(c: &Cache, facts: &Facts) -> Vec<Object> {
 /// The per-namespace ServiceAccount, Role and RoleBinding shared by every NIMCache there. The
 /// operator rewrites the Role for each NIMCache it reconciles; nimc grants `anyuid` when any
 /// NIMCache of the namespace has a proxy, so the result does not depend on reconcile order.
-pub fn namespace_objects(caches: &[Cache]) -> Vec<Object> {
+pub fn namespace_objects(caches: &[Cache], facts: &Facts) -> Vec<Object> {
     let mut namespaces: BTreeMap<&str, bool> = BTreeMap::new();
     for c in caches {
         *namespaces.entry(c.namespace.as_str()).or_default() |= c.spec.proxy.is_some();
     }
-    let managed = Map::from([("app.kubernetes.io/managed-by".into(), MANAGED_BY.into())]);
+    let managed = Map::from([managed_by(facts)]);
     let role_labels = Map::from([
         ("app".into(), "k8s-nim-operator".into()),
-        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+        managed_by(facts),
     ]);
     let mut out = Vec::new();
     for (ns, proxy) in namespaces {
@@ -357,7 +357,7 @@ fn job(c: &Cache, facts: &Facts) -> Job {
                     labels: Some(Map::from([
                         ("app".into(), "k8s-nim-operator".into()),
                         ("app.kubernetes.io/name".into(), c.name.clone()),
-                        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+                        managed_by(facts),
                     ])),
                     annotations: Some(annotations),
                     ..Default::default()

@@ -10,9 +10,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::facts::Facts;
 use crate::model::Service;
 
-/// The value nimc writes to `app.kubernetes.io/managed-by` (the operator writes
-/// `k8s-nim-operator`).
-pub const MANAGED_BY: &str = "nimc";
+/// The `app.kubernetes.io/managed-by` label (`nimc` unless the facts say otherwise; the
+/// operator writes `k8s-nim-operator`).
+pub fn managed_by(facts: &Facts) -> (String, String) {
+    ("app.kubernetes.io/managed-by".into(), facts.managed_by.clone())
+}
 
 pub type Map = BTreeMap<String, String>;
 
@@ -77,7 +79,7 @@ pub fn standard_labels(s: &Service, facts: &Facts) -> Map {
         facts.operator_version.clone(),
     );
     m.insert("app.kubernetes.io/part-of".into(), "nim-service".into());
-    m.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    m.extend([managed_by(facts)]);
     m
 }
 

@@ -149,7 +149,7 @@ pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
     for c in &model.caches {
         objects.extend(cache::objects(c, facts).into_iter().map(tag(Some(c.origin))));
     }
-    objects.extend(cache::namespace_objects(&model.caches).into_iter().map(tag(None)));
+    objects.extend(cache::namespace_objects(&model.caches, facts).into_iter().map(tag(None)));
     objects.par_sort_by(|a, b| {
         (a.object.order_key(), a.origin).cmp(&(b.object.order_key(), b.origin))
     });
@@ -170,7 +170,7 @@ pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
     out.extend(scaling::hpa(s, facts).map(Object::HorizontalPodAutoscaler));
     out.extend(scaling::service_monitor(s, facts).map(Object::ServiceMonitor));
     out.extend(epp::objects(s, facts));
-    out.extend(storage::service_pvc(s).map(Object::PersistentVolumeClaim));
+    out.extend(storage::service_pvc(s, facts).map(Object::PersistentVolumeClaim));
     out.extend(dra::templates(s, facts).into_iter().map(Object::ResourceClaimTemplate));
     out.push(Object::Deployment(Box::new(workload::deployment(s, facts))));
     out

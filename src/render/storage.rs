@@ -8,13 +8,14 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::meta::{MANAGED_BY, Map, object_meta};
+use super::meta::{Map, managed_by, object_meta};
 use crate::api;
+use crate::facts::Facts;
 use crate::model::{Service, Store};
 use crate::quantity;
 
 /// The PVC a NIMService creates, if it creates one.
-pub fn service_pvc(s: &Service) -> Option<PersistentVolumeClaim> {
+pub fn service_pvc(s: &Service, facts: &Facts) -> Option<PersistentVolumeClaim> {
     let Store::Pvc {
         claim_name,
         create: true,
@@ -27,7 +28,7 @@ pub fn service_pvc(s: &Service) -> Option<PersistentVolumeClaim> {
     let labels = Map::from([
         ("app".into(), "k8s-nim-operator".into()),
         ("app.kubernetes.io/name".into(), s.name.clone()),
-        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+        managed_by(facts),
     ]);
     Some(claim(claim_name, &s.namespace, labels, &pvc))
 }

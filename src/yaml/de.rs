@@ -541,6 +541,7 @@ mod tests {
         let n = one("replicas: 3\nname: 8000\nenabled: true\n");
         let t: T = from_node(&n).unwrap();
         assert_eq!(t.replicas, Some(3));
+        assert_eq!(t.enabled, Some(true));
         assert_eq!(t.name.as_deref(), Some("8000"));
         let n = one("replicas: '3'\n");
         let e = from_node::<T>(&n).unwrap_err();

@@ -169,10 +169,13 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
     let mut root: Option<Node> = None;
 
     while let Some(ev) = parser.next_event() {
-        let (event, span) = ev.map_err(|e| YamlError {
-            message: scan_message(&e),
-            pos: pos(e.marker()),
-            limit: false,
+        let (event, span) = ev.map_err(|e| {
+            let message = scan_message(&e);
+            YamlError {
+                limit: message.contains("recursion limit"),
+                message,
+                pos: pos(e.marker()),
+            }
         })?;
         let start = pos(&span.start);
         let end = pos(&span.end);
