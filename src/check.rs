@@ -26,10 +26,12 @@ pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
     for p in &input.pipelines {
         diags.push(
             input
-                .diag("NIMC090", p.origin, "/kind", format!(
-                    "NIMPipeline {} is not rendered yet",
-                    p.object.name()
-                ))
+                .diag(
+                    "NIMC090",
+                    p.origin,
+                    "/kind",
+                    format!("NIMPipeline {} is not rendered yet", p.object.name()),
+                )
                 .help("render the pipeline's services as NIMService resources for now"),
         );
     }
@@ -41,19 +43,28 @@ fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {
     let all = input
         .services
         .iter()
-        .map(|s| ("NIMService", s.object.namespace(), s.object.name(), s.origin))
+        .map(|s| {
+            (
+                "NIMService",
+                s.object.namespace(),
+                s.object.name(),
+                s.origin,
+            )
+        })
         .chain(
             input
                 .caches
                 .iter()
                 .map(|c| ("NIMCache", c.object.namespace(), c.object.name(), c.origin)),
         )
-        .chain(
-            input
-                .pipelines
-                .iter()
-                .map(|p| ("NIMPipeline", p.object.namespace(), p.object.name(), p.origin)),
-        );
+        .chain(input.pipelines.iter().map(|p| {
+            (
+                "NIMPipeline",
+                p.object.namespace(),
+                p.object.name(),
+                p.origin,
+            )
+        }));
     for (kind, ns, name, origin) in all {
         if name.is_empty() {
             diags.push(
@@ -66,9 +77,12 @@ fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {
         if let Some(first) = seen.insert((kind, ns, name), origin) {
             diags.push(
                 input
-                    .diag("NIMC005", origin, "/metadata/name", format!(
-                        "{kind} {ns}/{name} is defined twice"
-                    ))
+                    .diag(
+                        "NIMC005",
+                        origin,
+                        "/metadata/name",
+                        format!("{kind} {ns}/{name} is defined twice"),
+                    )
                     .help(format!(
                         "the first definition is document {} of {}; keep one",
                         first.doc + 1,
@@ -87,40 +101,76 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
         diags.push(input.diag(code, o, ptr, msg).help(help));
     };
     if spec.image.repository.is_empty() || spec.image.tag.is_empty() {
-        d("/spec/image", "NIMC006", format!("NIMService {name}: spec.image needs a repository and a tag"),
-          "set spec.image.repository and spec.image.tag");
+        d(
+            "/spec/image",
+            "NIMC006",
+            format!("NIMService {name}: spec.image needs a repository and a tag"),
+            "set spec.image.repository and spec.image.tag",
+        );
     }
     if spec.labels.contains_key("app") {
-        d("/spec/labels/app", "NIMC008", format!("NIMService {name}: spec.labels.app replaces the pod selector label"),
-          "the operator's Deployment would be rejected; use another label key");
+        d(
+            "/spec/labels/app",
+            "NIMC008",
+            format!("NIMService {name}: spec.labels.app replaces the pod selector label"),
+            "the operator's Deployment would be rejected; use another label key",
+        );
     }
     let st = &spec.storage;
     let cache = st.nim_cache.as_ref().is_some_and(|c| !c.name.is_empty());
     let pvc = st.pvc.as_ref().is_some_and(|p| p.is_set());
     let host = st.host_path.as_ref().is_some_and(|h| !h.is_empty());
-    let sources = [cache, pvc, st.empty_dir.is_some(), host].iter().filter(|x| **x).count();
+    let sources = [cache, pvc, st.empty_dir.is_some(), host]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if sources != 1 {
-        d("/spec/storage", "NIMC007", format!(
-            "NIMService {name}: storage needs exactly one of nimCache, pvc, emptyDir or hostPath ({sources} given)"),
-          "the operator's webhook rejects any other combination");
+        d(
+            "/spec/storage",
+            "NIMC007",
+            format!(
+                "NIMService {name}: storage needs exactly one of nimCache, pvc, emptyDir or hostPath ({sources} given)"
+            ),
+            "the operator's webhook rejects any other combination",
+        );
     }
-    if st.nim_cache.as_ref().is_some_and(|c| c.name.is_empty() && !c.profile.is_empty()) {
-        d("/spec/storage/nimCache", "NIMC007", format!("NIMService {name}: nimCache.profile needs nimCache.name"),
-          "name the NIMCache the profile belongs to");
+    if st
+        .nim_cache
+        .as_ref()
+        .is_some_and(|c| c.name.is_empty() && !c.profile.is_empty())
+    {
+        d(
+            "/spec/storage/nimCache",
+            "NIMC007",
+            format!("NIMService {name}: nimCache.profile needs nimCache.name"),
+            "name the NIMCache the profile belongs to",
+        );
     }
     if let Some(p) = st.pvc.as_ref().filter(|_| !cache) {
         if p.creates() {
             if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
-                d("/spec/storage/pvc/size", "NIMC007", format!("NIMService {name}: a PVC to create needs a valid size"),
-                  "set storage.pvc.size, e.g. 50Gi");
+                d(
+                    "/spec/storage/pvc/size",
+                    "NIMC007",
+                    format!("NIMService {name}: a PVC to create needs a valid size"),
+                    "set storage.pvc.size, e.g. 50Gi",
+                );
             }
             if !valid_access_mode(p.volume_access_mode.as_deref()) {
-                d("/spec/storage/pvc", "NIMC007", format!("NIMService {name}: a PVC to create needs a volumeAccessMode"),
-                  "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod");
+                d(
+                    "/spec/storage/pvc",
+                    "NIMC007",
+                    format!("NIMService {name}: a PVC to create needs a volumeAccessMode"),
+                    "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod",
+                );
             }
         } else if p.name.as_deref().unwrap_or_default().is_empty() && pvc {
-            d("/spec/storage/pvc", "NIMC007", format!("NIMService {name}: storage.pvc needs a name unless create is true"),
-              "name an existing PVC, or set create: true with a size");
+            d(
+                "/spec/storage/pvc",
+                "NIMC007",
+                format!("NIMService {name}: storage.pvc needs a name unless create is true"),
+                "name an existing PVC, or set create: true with a size",
+            );
         }
     }
     let mut q = |ptr: String, v: &str| {
@@ -140,23 +190,57 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
     }
     resources(spec.resources.as_ref(), "/spec/resources", &mut q);
     if let Some(hpa) = &spec.scale.hpa {
+        if let Some(b) = &hpa.behavior {
+            for (field, rules) in [("scaleUp", &b.scale_up), ("scaleDown", &b.scale_down)] {
+                if let Some(t) = rules.as_ref().and_then(|r| r.tolerance.as_ref()) {
+                    q(format!("/spec/scale/hpa/behavior/{field}/tolerance"), &t.0);
+                }
+            }
+        }
         for (i, m) in hpa.metrics.iter().enumerate() {
             for (field, t) in metric_targets(m) {
                 if let Some(v) = &t.value {
-                    q(format!("/spec/scale/hpa/metrics/{i}/{field}/target/value"), &v.0);
+                    q(
+                        format!("/spec/scale/hpa/metrics/{i}/{field}/target/value"),
+                        &v.0,
+                    );
                 }
                 if let Some(v) = &t.average_value {
-                    q(format!("/spec/scale/hpa/metrics/{i}/{field}/target/averageValue"), &v.0);
+                    q(
+                        format!("/spec/scale/hpa/metrics/{i}/{field}/target/averageValue"),
+                        &v.0,
+                    );
                 }
             }
         }
     }
+    if spec
+        .resources
+        .as_ref()
+        .is_some_and(|r| r.claims.as_ref().is_some_and(|c| !c.is_empty()))
+    {
+        diags.push(
+            input
+                .diag(
+                    "NIMC016",
+                    o,
+                    "/spec/resources/claims",
+                    format!("NIMService {name}: spec.resources.claims must be empty"),
+                )
+                .help("request DRA devices with spec.draResources; nimc adds the container claims"),
+        );
+    }
+    expose(input, cr, diags);
     dra(input, cr, facts, diags);
     if spec.inference_platform.as_deref() == Some("kserve") {
         diags.push(
             input
-                .diag("NIMC090", o, "/spec/inferencePlatform", format!(
-                    "NIMService {name}: the KServe platform is not rendered yet"))
+                .diag(
+                    "NIMC090",
+                    o,
+                    "/spec/inferencePlatform",
+                    format!("NIMService {name}: the KServe platform is not rendered yet"),
+                )
                 .help("use inferencePlatform: standalone, or wait for KServe support"),
         );
     } else if spec.multi_node.is_some() {
@@ -165,6 +249,161 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
                 .diag("NIMC090", o, "/spec/multiNode", format!(
                     "NIMService {name}: multi-node (LeaderWorkerSet) services are not rendered yet"))
                 .help("remove spec.multiNode to render a single-node Deployment"),
+        );
+    }
+}
+
+/// Router, gateway, endpoint picker, autoscaling and metrics settings (CEL and webhook rules).
+fn expose(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
+    let o = cr.origin;
+    let spec = &cr.object.spec;
+    let name = cr.object.name();
+    let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
+        diags.push(input.diag(code, o, ptr, msg).help(help));
+    };
+    let legacy = spec
+        .expose
+        .ingress
+        .as_ref()
+        .is_some_and(|i| i.enabled == Some(true));
+    if let Some(r) = &spec.expose.router {
+        if r.ingress.is_some() && r.gateway.is_some() {
+            d(
+                "/spec/expose/router",
+                "NIMC017",
+                format!(
+                    "NIMService {name}: router.ingress and router.gateway cannot be used together"
+                ),
+                "pick the Ingress or the Gateway API",
+            );
+        }
+        if legacy && r.ingress.is_some() {
+            d(
+                "/spec/expose/ingress",
+                "NIMC017",
+                format!(
+                    "NIMService {name}: expose.ingress.enabled and router.ingress cannot be used together"
+                ),
+                "expose.ingress is deprecated; keep router.ingress",
+            );
+        }
+        if (r.ingress.is_some() || r.gateway.is_some())
+            && r.host_domain_name.as_deref().unwrap_or_default().is_empty()
+        {
+            d(
+                "/spec/expose/router",
+                "NIMC017",
+                format!(
+                    "NIMService {name}: router.hostDomainName is required with an ingress or a gateway"
+                ),
+                "hosts are named <name>.<namespace>.<hostDomainName>",
+            );
+        }
+        if let Some(g) = &r.gateway {
+            let grpc = spec
+                .expose
+                .service
+                .as_ref()
+                .and_then(|s| s.grpc_port)
+                .is_some();
+            if g.grpc_routes_enabled == Some(true) && !grpc {
+                d(
+                    "/spec/expose/router/gateway/grpcRoutesEnabled",
+                    "NIMC017",
+                    format!("NIMService {name}: gRPC routes need expose.service.grpcPort"),
+                    "set expose.service.grpcPort",
+                );
+            }
+            if let Some(b) = &g.backend_ref {
+                let service = b.group.as_deref().unwrap_or_default().is_empty()
+                    && b.kind.as_deref().unwrap_or("Service") == "Service";
+                if service && b.port.is_none() {
+                    d(
+                        "/spec/expose/router/gateway/backendRef",
+                        "NIMC017",
+                        format!("NIMService {name}: a Service backendRef needs a port"),
+                        "set backendRef.port",
+                    );
+                }
+            }
+        }
+        if let Some(epp) = &r.epp_config {
+            let base = "/spec/expose/router/eppConfig";
+            match (epp.config.is_some(), epp.config_map_ref.is_some()) {
+                (true, true) => d(
+                    base,
+                    "NIMC018",
+                    format!(
+                        "NIMService {name}: eppConfig.config and eppConfig.configMapRef cannot both be set"
+                    ),
+                    "keep one source of the endpoint picker configuration",
+                ),
+                (false, false) => d(
+                    base,
+                    "NIMC018",
+                    format!("NIMService {name}: eppConfig needs config or configMapRef"),
+                    "the endpoint picker cannot start without a configuration",
+                ),
+                _ => {}
+            }
+            if epp.container_spec.image.repository.is_empty() {
+                d(
+                    &format!("{base}/containerSpec/image"),
+                    "NIMC018",
+                    format!("NIMService {name}: the endpoint picker needs an image repository"),
+                    "set eppConfig.containerSpec.image.repository",
+                );
+            }
+            if let Some(cfg) = &epp.config {
+                for (i, p) in cfg
+                    .get("plugins")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if p.get("parameters")
+                        .is_some_and(|v| !v.is_null() && !v.is_string())
+                    {
+                        d(
+                            &format!("{base}/config/plugins/{i}/parameters"),
+                            "NIMC018",
+                            format!("NIMService {name}: plugin parameters must be a base64 string"),
+                            "the CRD stores parameters as bytes: base64-encode the JSON parameters",
+                        );
+                    }
+                }
+                let staleness = cfg
+                    .get("saturationDetector")
+                    .and_then(|s| s.get("metricsStalenessThreshold"));
+                if let Some(v) = staleness
+                    && v.as_str()
+                        .is_none_or(|t| crate::render::epp::go_duration(t).is_none())
+                {
+                    d(
+                        &format!("{base}/config/saturationDetector/metricsStalenessThreshold"),
+                        "NIMC018",
+                        format!("NIMService {name}: metricsStalenessThreshold is not a duration"),
+                        "use a Go duration such as 200ms or 1m30s",
+                    );
+                }
+            }
+        }
+    }
+    if spec.scale.enabled == Some(true) && spec.scale.hpa.is_none() {
+        d(
+            "/spec/scale",
+            "NIMC019",
+            format!("NIMService {name}: scale.enabled needs scale.hpa"),
+            "set scale.hpa.maxReplicas (and minReplicas, metrics)",
+        );
+    }
+    if spec.metrics.enabled == Some(true) && spec.metrics.service_monitor.is_none() {
+        d(
+            "/spec/metrics",
+            "NIMC019",
+            format!("NIMService {name}: metrics.enabled needs metrics.serviceMonitor"),
+            "add metrics.serviceMonitor (it may be empty: {})",
         );
     }
 }
@@ -178,10 +417,15 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
     if !facts.supports_dra() {
         diags.push(
             input
-                .diag("NIMC012", o, "/spec/draResources", format!(
-                    "DRA resources need Kubernetes v1.34.0 or newer; the facts say {}",
-                    facts.kubernetes_version
-                ))
+                .diag(
+                    "NIMC012",
+                    o,
+                    "/spec/draResources",
+                    format!(
+                        "DRA resources need Kubernetes v1.34.0 or newer; the facts say {}",
+                        facts.kubernetes_version
+                    ),
+                )
                 .help("set kubernetesVersion in nimc.yaml to the cluster's version"),
         );
     }
@@ -208,7 +452,10 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
         }
         if let Some(c) = &r.resource_claim_name {
             if claims.contains(c) {
-                bad(&format!("{ptr}/resourceClaimName"), format!("resource claim `{c}` is listed twice"));
+                bad(
+                    &format!("{ptr}/resourceClaimName"),
+                    format!("resource claim `{c}` is listed twice"),
+                );
             }
             claims.push(c.clone());
             if spec.replicas.unwrap_or(1) > 1 || spec.scale.enabled == Some(true) {
@@ -220,7 +467,10 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
             continue;
         };
         if c.devices.is_empty() {
-            bad(&format!("{ptr}/claimCreationSpec"), "claimCreationSpec needs at least one device".into());
+            bad(
+                &format!("{ptr}/claimCreationSpec"),
+                "claimCreationSpec needs at least one device".into(),
+            );
         }
         for (j, dev) in c.devices.iter().enumerate() {
             let dp = format!("{ptr}/claimCreationSpec/devices/{j}");
@@ -228,36 +478,58 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
                 bad(&dp, "a device needs a name".into());
             }
             if dev.count == Some(0) {
-                bad(&format!("{dp}/count"), "device count must be greater than 0".into());
+                bad(
+                    &format!("{dp}/count"),
+                    "device count must be greater than 0".into(),
+                );
             }
             if !dev.cel_expressions.is_empty()
                 && (!dev.attribute_selectors.is_empty() || !dev.capacity_selectors.is_empty())
             {
-                bad(&format!("{dp}/celExpressions"), "celExpressions cannot be combined with attribute or capacity selectors".into());
+                bad(
+                    &format!("{dp}/celExpressions"),
+                    "celExpressions cannot be combined with attribute or capacity selectors".into(),
+                );
             }
             for (k, a) in dev.attribute_selectors.iter().enumerate() {
                 let ap = format!("{dp}/attributeSelectors/{k}");
                 let v = a.value.clone().unwrap_or_default();
-                let kinds = [v.bool_value.is_some(), v.int_value.is_some(), v.string_value.is_some(), v.version_value.is_some()];
+                let kinds = [
+                    v.bool_value.is_some(),
+                    v.int_value.is_some(),
+                    v.string_value.is_some(),
+                    v.version_value.is_some(),
+                ];
                 let op = a.op.as_deref().unwrap_or("Equal");
                 if kinds.iter().filter(|x| **x).count() != 1 {
                     bad(&ap, "an attribute selector value needs exactly one of boolValue, intValue, stringValue, versionValue".into());
-                } else if (v.bool_value.is_some() || v.string_value.is_some()) && !matches!(op, "Equal" | "NotEqual") {
-                    bad(&format!("{ap}/op"), format!("operator {op} is not valid for a bool or string value"));
+                } else if (v.bool_value.is_some() || v.string_value.is_some())
+                    && !matches!(op, "Equal" | "NotEqual")
+                {
+                    bad(
+                        &format!("{ap}/op"),
+                        format!("operator {op} is not valid for a bool or string value"),
+                    );
                 } else if !crate::render::dra::valid_op(op) {
                     bad(&format!("{ap}/op"), format!("unknown operator {op}"));
                 }
                 if let Some(ver) = &v.version_value
                     && !crate::render::dra::is_semver(ver)
                 {
-                    bad(&format!("{ap}/value/versionValue"), format!("`{ver}` is not a semantic version"));
+                    bad(
+                        &format!("{ap}/value/versionValue"),
+                        format!("`{ver}` is not a semantic version"),
+                    );
                 }
             }
             for (k, cs) in dev.capacity_selectors.iter().enumerate() {
                 let cp = format!("{dp}/capacitySelectors/{k}");
                 match &cs.value {
                     Some(v) if quantity::parse_ok(&v.0) => {}
-                    _ => bad(&format!("{cp}/value"), "a capacity selector needs a quantity value".into()),
+                    _ => bad(
+                        &format!("{cp}/value"),
+                        "a capacity selector needs a quantity value".into(),
+                    ),
                 }
                 if !crate::render::dra::valid_op(cs.op.as_deref().unwrap_or("Equal")) {
                     bad(&format!("{cp}/op"), "unknown operator".into());
@@ -291,7 +563,10 @@ fn resources(r: Option<&ResourceRequirements>, base: &str, q: &mut impl FnMut(St
     let Some(r) = r else { return };
     for (field, map) in [("requests", &r.requests), ("limits", &r.limits)] {
         for (k, v) in map.iter().flatten() {
-            q(format!("{base}/{field}/{}", k.replace('~', "~0").replace('/', "~1")), &v.0);
+            q(
+                format!("{base}/{field}/{}", k.replace('~', "~0").replace('/', "~1")),
+                &v.0,
+            );
         }
     }
 }
@@ -308,66 +583,113 @@ fn cache(input: &Input, cr: &Cr<NimCache>, diags: &mut Vec<Diagnostic>) {
     let spec = &cr.object.spec;
     let name = cr.object.name();
     let src = &spec.source;
-    let n = [src.ngc.is_some(), src.hf.is_some(), src.data_store.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count();
+    let n = [
+        src.ngc.is_some(),
+        src.hf.is_some(),
+        src.data_store.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
         diags.push(input.diag(code, o, ptr, msg).help(help));
     };
     if n != 1 {
-        d("/spec/source", "NIMC015", format!("NIMCache {name}: exactly one of ngc, dataStore or hf must be defined"),
-          "pick one model source");
+        d(
+            "/spec/source",
+            "NIMC015",
+            format!("NIMCache {name}: exactly one of ngc, dataStore or hf must be defined"),
+            "pick one model source",
+        );
     }
     if src.model_puller().is_empty() && n == 1 {
-        d("/spec/source", "NIMC015", format!("NIMCache {name}: the source needs a modelPuller image"),
-          "set modelPuller to the image that downloads the model");
+        d(
+            "/spec/source",
+            "NIMC015",
+            format!("NIMCache {name}: the source needs a modelPuller image"),
+            "set modelPuller to the image that downloads the model",
+        );
     }
     if let Some(h) = src.hf_like() {
         let which = if src.hf.is_some() { "hf" } else { "dataStore" };
         if h.model_name.is_some() == h.dataset_name.is_some() {
-            d(&format!("/spec/source/{which}"), "NIMC015",
-              format!("NIMCache {name}: exactly one of modelName or datasetName must be defined"),
-              "set modelName for a model or datasetName for a dataset");
+            d(
+                &format!("/spec/source/{which}"),
+                "NIMC015",
+                format!("NIMCache {name}: exactly one of modelName or datasetName must be defined"),
+                "set modelName for a model or datasetName for a dataset",
+            );
         }
     }
     if let Some(ngc) = &src.ngc
         && ngc.model.is_some()
         && ngc.model_endpoint.is_some()
     {
-        d("/spec/source/ngc", "NIMC015", format!("NIMCache {name}: only one of model or modelEndpoint can be specified"),
-          "remove one of them");
+        d(
+            "/spec/source/ngc",
+            "NIMC015",
+            format!("NIMCache {name}: only one of model or modelEndpoint can be specified"),
+            "remove one of them",
+        );
     }
     match &spec.storage.pvc {
-        None => d("/spec/storage", "NIMC015", format!("NIMCache {name}: storage.pvc is required"),
-                  "the model is cached in a PVC"),
+        None => d(
+            "/spec/storage",
+            "NIMC015",
+            format!("NIMCache {name}: storage.pvc is required"),
+            "the model is cached in a PVC",
+        ),
         Some(p) if p.creates() => {
             if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
-                d("/spec/storage/pvc/size", "NIMC015", format!("NIMCache {name}: a PVC to create needs a valid size"),
-                  "set storage.pvc.size, e.g. 50Gi");
+                d(
+                    "/spec/storage/pvc/size",
+                    "NIMC015",
+                    format!("NIMCache {name}: a PVC to create needs a valid size"),
+                    "set storage.pvc.size, e.g. 50Gi",
+                );
             }
             if !valid_access_mode(p.volume_access_mode.as_deref()) {
-                d("/spec/storage/pvc", "NIMC015", format!("NIMCache {name}: a PVC to create needs a volumeAccessMode"),
-                  "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod");
+                d(
+                    "/spec/storage/pvc",
+                    "NIMC015",
+                    format!("NIMCache {name}: a PVC to create needs a volumeAccessMode"),
+                    "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod",
+                );
             }
         }
         Some(p) if p.name.as_deref().unwrap_or_default().is_empty() => {
-            d("/spec/storage/pvc", "NIMC015", format!("NIMCache {name}: storage.pvc needs a name unless create is true"),
-              "name an existing PVC, or set create: true");
+            d(
+                "/spec/storage/pvc",
+                "NIMC015",
+                format!("NIMCache {name}: storage.pvc needs a name unless create is true"),
+                "name an existing PVC, or set create: true",
+            );
         }
         Some(_) => {}
     }
     if spec.cert_config.is_some() {
-        d("/spec/certConfig", "NIMC013", format!("NIMCache {name}: spec.certConfig is deprecated and blocks the caching Job"),
-          "move the CA ConfigMap to spec.proxy.certConfigMap");
+        d(
+            "/spec/certConfig",
+            "NIMC013",
+            format!("NIMCache {name}: spec.certConfig is deprecated and blocks the caching Job"),
+            "move the CA ConfigMap to spec.proxy.certConfigMap",
+        );
     }
-    for (field, v) in [("cpu", &spec.resources.cpu), ("memory", &spec.resources.memory)] {
+    for (field, v) in [
+        ("cpu", &spec.resources.cpu),
+        ("memory", &spec.resources.memory),
+    ] {
         if let Some(v) = v
             && !quantity::parse_ok(&v.0)
         {
             diags.push(
                 input
-                    .diag("NIMC011", o, &format!("/spec/resources/{field}"), format!("`{}` is not a valid quantity", v.0))
+                    .diag(
+                        "NIMC011",
+                        o,
+                        &format!("/spec/resources/{field}"),
+                        format!("`{}` is not a valid quantity", v.0),
+                    )
                     .help("use a Kubernetes quantity such as 500m, 2, 16Gi"),
             );
         }

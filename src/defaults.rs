@@ -12,7 +12,8 @@ pub const DEFAULT_DRIVER: &str = "gpu.nvidia.com";
 
 /// Apply the NIMService CRD's defaults.
 pub fn nim_service(spec: &mut NimServiceSpec) {
-    spec.inference_platform.get_or_insert_with(|| "standalone".into());
+    spec.inference_platform
+        .get_or_insert_with(|| "standalone".into());
     if let Some(svc) = spec.expose.service.as_mut() {
         svc.port.get_or_insert(DEFAULT_PORT);
     }
@@ -50,7 +51,8 @@ pub fn nim_service(spec: &mut NimServiceSpec) {
         if let Some(c) = d.claim_creation_spec.as_mut() {
             for dev in &mut c.devices {
                 dev.count.get_or_insert(1);
-                dev.device_class_name.get_or_insert_with(|| DEFAULT_DEVICE_CLASS.into());
+                dev.device_class_name
+                    .get_or_insert_with(|| DEFAULT_DEVICE_CLASS.into());
                 dev.driver_name.get_or_insert_with(|| DEFAULT_DRIVER.into());
                 for a in &mut dev.attribute_selectors {
                     a.op.get_or_insert_with(|| "Equal".into());
@@ -81,7 +83,11 @@ pub fn nim_service(spec: &mut NimServiceSpec) {
         probe_defaults(probe);
     }
     env_defaults(&mut spec.env);
-    for c in spec.init_containers.iter_mut().chain(spec.sidecar_containers.iter_mut()) {
+    for c in spec
+        .init_containers
+        .iter_mut()
+        .chain(spec.sidecar_containers.iter_mut())
+    {
         env_defaults(&mut c.env);
     }
 }

@@ -213,6 +213,30 @@ pub const CODES: &[Code] = &[
                       celExpressions; versionValue must be semantic-version text.",
     },
     Code {
+        code: "NIMC017",
+        name: "router-config",
+        severity: Severity::Error,
+        explanation: "The router settings are inconsistent: an Ingress and a Gateway together, the \
+                      deprecated expose.ingress together with router.ingress, no hostDomainName \
+                      for an Ingress or Gateway, gRPC routes without a grpcPort, or a Service \
+                      backendRef without a port.",
+    },
+    Code {
+        code: "NIMC018",
+        name: "epp-config",
+        severity: Severity::Error,
+        explanation: "The endpoint picker (expose.router.eppConfig) needs exactly one of config and \
+                      configMapRef, an image repository, plugin parameters as base64 strings and \
+                      a valid metricsStalenessThreshold duration.",
+    },
+    Code {
+        code: "NIMC019",
+        name: "scale-metrics",
+        severity: Severity::Error,
+        explanation: "scale.enabled needs a scale.hpa, and metrics.enabled needs a \
+                      metrics.serviceMonitor block (the operator's webhook rejects them otherwise).",
+    },
+    Code {
         code: "NIMC090",
         name: "not-yet-supported",
         severity: Severity::Warning,
@@ -252,8 +276,16 @@ pub fn print_human(d: &Diagnostic, sources: &Sources) -> String {
     let mut out = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
     if let (Some(file), Some(span)) = (d.file, d.span) {
         let f = &sources.files[file];
-        let _ = writeln!(out, "  --> {}:{}:{}", f.path, span.start.line, span.start.col);
-        if let Some(line) = f.text.lines().nth(span.start.line.saturating_sub(1) as usize) {
+        let _ = writeln!(
+            out,
+            "  --> {}:{}:{}",
+            f.path, span.start.line, span.start.col
+        );
+        if let Some(line) = f
+            .text
+            .lines()
+            .nth(span.start.line.saturating_sub(1) as usize)
+        {
             let num = span.start.line.to_string();
             let pad = " ".repeat(num.len());
             let col = span.start.col.saturating_sub(1) as usize;
@@ -267,7 +299,11 @@ pub fn print_human(d: &Diagnostic, sources: &Sources) -> String {
                 .take(col)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let _ = writeln!(out, "{pad} |\n{num} | {line}\n{pad} | {prefix}{}", "^".repeat(width));
+            let _ = writeln!(
+                out,
+                "{pad} |\n{num} | {line}\n{pad} | {prefix}{}",
+                "^".repeat(width)
+            );
         }
     } else if let Some(file) = d.file {
         let _ = writeln!(out, "  --> {}", sources.files[file].path);
@@ -287,7 +323,10 @@ pub fn print_github(d: &Diagnostic, sources: &Sources) -> String {
     };
     let mut props = Vec::new();
     if let Some(file) = d.file {
-        props.push(format!("file={}", escape_property(&sources.files[file].path)));
+        props.push(format!(
+            "file={}",
+            escape_property(&sources.files[file].path)
+        ));
     }
     if let Some(span) = d.span {
         props.push(format!("line={}", span.start.line));
@@ -303,7 +342,9 @@ pub fn print_github(d: &Diagnostic, sources: &Sources) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

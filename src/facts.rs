@@ -107,7 +107,13 @@ fn version_at_least(v: &str, min: (u64, u64, u64)) -> bool {
 /// Parse a facts file. The file is located data: errors point at the line.
 pub fn parse(file: &SourceFile, file_index: usize) -> Result<Facts, Diagnostic> {
     let docs = yaml::parse_documents(&file.text, Limits::default()).map_err(|e| {
-        Diagnostic::new("NIMC014", e.message).at(file_index, Span { start: e.pos, end: e.pos })
+        Diagnostic::new("NIMC014", e.message).at(
+            file_index,
+            Span {
+                start: e.pos,
+                end: e.pos,
+            },
+        )
     })?;
     let Some(node) = docs.into_iter().find(|n| !n.is_null()) else {
         return Ok(Facts::default());
@@ -115,7 +121,10 @@ pub fn parse(file: &SourceFile, file_index: usize) -> Result<Facts, Diagnostic> 
     from_node::<Facts>(&node).map_err(|e| {
         let mut d = Diagnostic::new("NIMC014", format!("facts {}: {}", e.pointer(), e.message))
             .at(file_index, e.span.unwrap_or(node.span));
-        d.help = Some(e.help.unwrap_or_else(|| "see the README section on the facts file".into()));
+        d.help = Some(
+            e.help
+                .unwrap_or_else(|| "see the README section on the facts file".into()),
+        );
         d
     })
 }

@@ -49,7 +49,13 @@ impl Input {
     }
 
     /// A diagnostic located at `pointer` in the document at `origin`.
-    pub fn diag(&self, code: &'static str, origin: Origin, pointer: &str, message: impl Into<String>) -> Diagnostic {
+    pub fn diag(
+        &self,
+        code: &'static str,
+        origin: Origin,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::new(code, message).at(origin.file, self.span(origin, pointer))
     }
 }
@@ -115,7 +121,13 @@ fn load_file(file: usize, text: &str) -> FileResult {
             };
             r.diags.push(
                 Diagnostic::new(code, e.message)
-                    .at(file, Span { start: e.pos, end: e.pos })
+                    .at(
+                        file,
+                        Span {
+                            start: e.pos,
+                            end: e.pos,
+                        },
+                    )
                     .help(help),
             );
             return r;
@@ -139,7 +151,9 @@ fn load_file(file: usize, text: &str) -> FileResult {
         let loaded = match kind {
             Kind::NimService => from_node::<NimService>(node).map(|o| Loaded::Service(Box::new(o))),
             Kind::NimCache => from_node::<NimCache>(node).map(|o| Loaded::Cache(Box::new(o))),
-            Kind::NimPipeline => from_node::<NimPipeline>(node).map(|o| Loaded::Pipeline(Box::new(o))),
+            Kind::NimPipeline => {
+                from_node::<NimPipeline>(node).map(|o| Loaded::Pipeline(Box::new(o)))
+            }
         };
         match loaded {
             Ok(l) => r.docs.push((doc, l)),

@@ -11,6 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use nimc::diagnostic::{self, Severity};
+
+/// Rendering allocates and frees many small objects on every core; mimalloc keeps that cheap
+/// where glibc's allocator spends a quarter of the time consolidating and trimming its heap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use nimc::facts::{self, Facts};
 use nimc::source::{self, Sources};
 use nimc::{Compilation, manifest};
@@ -74,7 +79,13 @@ fn main() -> ExitCode {
             output_dir,
             format,
             verbose,
-        } => render(&paths, facts.as_deref(), output_dir.as_deref(), format, verbose),
+        } => render(
+            &paths,
+            facts.as_deref(),
+            output_dir.as_deref(),
+            format,
+            verbose,
+        ),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -82,7 +93,13 @@ fn main() -> ExitCode {
 fn explain(code: &str) -> ExitCode {
     match diagnostic::lookup(code) {
         Some(c) => {
-            println!("{} ({}, {})\n\n{}", c.code, c.name, c.severity.as_str(), c.explanation);
+            println!(
+                "{} ({}, {})\n\n{}",
+                c.code,
+                c.name,
+                c.severity.as_str(),
+                c.explanation
+            );
             ExitCode::SUCCESS
         }
         None => {
@@ -148,9 +165,8 @@ fn render(
             Err(e) => fail(format_args!("{}: {e}", dir.display())),
         },
         None => {
-            let text = manifest::to_yaml(&result.objects);
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            match manifest::write_yaml(&result.objects, &mut out).and_then(|_| out.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
@@ -158,7 +174,12 @@ fn render(
     }
 }
 
-fn print_diagnostics(diags: &[diagnostic::Diagnostic], sources: &Sources, format: Format, verbose: bool) {
+fn print_diagnostics(
+    diags: &[diagnostic::Diagnostic],
+    sources: &Sources,
+    format: Format,
+    verbose: bool,
+) {
     let mut err = std::io::stderr().lock();
     for d in diags {
         if d.severity == Severity::Note && !verbose {
@@ -182,7 +203,11 @@ fn summary(c: &Compilation) {
     let ignored: usize = c.ignored.values().sum();
     eprintln!(
         "nimc: read {}; rendered {} objects; ignored {ignored} other documents",
-        if read.is_empty() { "no NIM resources".to_string() } else { read.join(", ") },
+        if read.is_empty() {
+            "no NIM resources".to_string()
+        } else {
+            read.join(", ")
+        },
         c.objects.len()
     );
     for (kind, n) in &c.ignored {
@@ -207,7 +232,10 @@ fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
             }
         }
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
     let base = dir
         .file_name()

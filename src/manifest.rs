@@ -2,27 +2,41 @@
 //! then namespace, then name), one file name per object for `--output-dir`, and the check that
 //! no two custom resources render the same object differently.
 
+use std::io::Write;
+
+use rayon::prelude::*;
+
 use crate::diagnostic::Diagnostic;
 use crate::load::Input;
 use crate::render::{Object, Rendered};
 
-/// Serialise one object as a YAML document (no leading `---`).
+/// Serialise one object as a YAML document (no leading `---`), keys sorted as kubectl and the
+/// operator print them.
 pub fn object_yaml(o: &Object) -> String {
-    // Serialising plain data structures cannot fail; an empty document would be caught by the
-    // golden and conformance tests.
-    serde_saphyr::to_string(o).unwrap_or_default()
+    crate::yaml::emit::to_string(o)
 }
 
 /// Every object as one multi-document YAML stream, `---` between documents.
 pub fn to_yaml(objects: &[Rendered]) -> String {
-    let mut out = String::new();
-    for (i, r) in objects.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_yaml(objects, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Write the multi-document stream to `w`. Objects are serialised in parallel, a batch at a
+/// time, so memory stays bounded however many objects there are.
+pub fn write_yaml<W: Write>(objects: &[Rendered], w: &mut W) -> std::io::Result<()> {
+    for (b, batch) in objects.chunks(2048).enumerate() {
+        let docs: Vec<String> = batch.par_iter().map(|r| object_yaml(&r.object)).collect();
+        for (i, d) in docs.iter().enumerate() {
+            if b > 0 || i > 0 {
+                w.write_all(b"---\n")?;
+            }
+            w.write_all(d.as_bytes())?;
         }
-        out.push_str(&object_yaml(&r.object));
     }
-    out
+    Ok(())
 }
 
 /// The file name of an object in `--output-dir`: install rank first, so that a directory

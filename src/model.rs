@@ -2,6 +2,8 @@
 //! filled in, and every cross-resource and cluster-derived decision already taken (which model
 //! store, which layout, which profiles, how many GPUs). Rendering reads only this.
 
+use std::collections::BTreeMap;
+
 use crate::api::{NimCacheSpec, NimServiceSpec};
 use crate::load::Origin;
 
@@ -25,6 +27,10 @@ pub struct Service {
     pub cache: Option<CacheLink>,
     /// `nvidia.com/gpu` to set in requests and limits, from the NIMCache profile.
     pub gpus: Option<String>,
+    /// ServiceLabels: the standard labels, then `spec.labels` (most objects carry these).
+    pub labels: BTreeMap<String, String>,
+    /// NIMServiceAnnotations: `openshift.io/required-scc`, then `spec.annotations`.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Where the model lives.

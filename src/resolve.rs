@@ -12,6 +12,7 @@ use crate::facts::Facts;
 use crate::load::{Cr, Input};
 use crate::model::{Cache, CacheLink, CacheType, Model, Service, Store};
 use crate::quantity;
+use crate::render::meta;
 
 /// The annotation a user (or the operator) sets on a NIMCache to pin its profile selection.
 pub const SELECTED_PROFILES: &str = "nvidia.com/selected-profiles";
@@ -24,7 +25,9 @@ pub fn resolve(input: &Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
     let mut by_name: BTreeMap<(String, String), &Cr<NimCache>> = BTreeMap::new();
     for c in &input.caches {
         let ns = namespace(c.object.namespace(), facts);
-        by_name.entry((ns, c.object.name().to_string())).or_insert(c);
+        by_name
+            .entry((ns, c.object.name().to_string()))
+            .or_insert(c);
     }
     for c in &input.caches {
         if let Some(cache) = cache(input, c, facts, &mut diags) {
@@ -51,7 +54,12 @@ fn namespace(ns: &str, facts: &Facts) -> String {
     }
 }
 
-fn cache(input: &Input, cr: &Cr<NimCache>, facts: &Facts, diags: &mut Vec<Diagnostic>) -> Option<Cache> {
+fn cache(
+    input: &Input,
+    cr: &Cr<NimCache>,
+    facts: &Facts,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Cache> {
     let obj = &cr.object;
     let name = obj.name().to_string();
     let mut spec = obj.spec.clone();
@@ -140,10 +148,15 @@ fn service(
         let Some(c) = caches.get(&(ns.clone(), r.name.clone())) else {
             diags.push(
                 input
-                    .diag("NIMC009", cr.origin, "/spec/storage/nimCache/name", format!(
-                        "NIMService {name}: NIMCache {ns}/{} is not in the input",
-                        r.name
-                    ))
+                    .diag(
+                        "NIMC009",
+                        cr.origin,
+                        "/spec/storage/nimCache/name",
+                        format!(
+                            "NIMService {name}: NIMCache {ns}/{} is not in the input",
+                            r.name
+                        ),
+                    )
                     .help("add the NIMCache resource to the paths you render (same namespace)"),
             );
             return None;
@@ -165,32 +178,66 @@ fn service(
             None => source.is_optimized() && facts.is_native_image(source.model_puller()),
         };
         if !r.profile.is_empty() {
-            if cache.status.is_none() {
-                diags.push(
-                    input
-                        .diag("NIMC091", cr.origin, "/spec/storage/nimCache/profile", format!(
-                            "NIMService {name}: NIMCache {} has no status, so no GPU count is derived from profile {}",
-                            r.name, r.profile
-                        ))
-                        .help("the operator sizes nvidia.com/gpu from the cache's status.profiles; set resources explicitly or keep the status"),
-                );
-            }
             let user_gpu = spec.resources.as_ref().is_some_and(|res| {
                 [&res.requests, &res.limits]
                     .iter()
                     .any(|m| m.as_ref().is_some_and(|m| m.contains_key("nvidia.com/gpu")))
             });
             if source.is_optimized() && spec.dra_resources.is_empty() && !user_gpu {
-                gpus = status.profiles.iter().find(|p| p.name == r.profile).map(|p| {
+                if cache.status.is_none() {
+                    diags.push(
+                        input
+                            .diag("NIMC091", cr.origin, "/spec/storage/nimCache/profile", format!(
+                                "NIMService {name}: NIMCache {} has no status, so no GPU count is derived from profile {}",
+                                r.name, r.profile
+                            ))
+                            .help("the operator sizes nvidia.com/gpu from the cache's status.profiles; set resources explicitly or keep the status"),
+                    );
+                }
+                let profile = status.profiles.iter().find(|p| p.name == r.profile);
+                if let Some(p) = profile {
+                    // An empty tag counts as absent; upstream then requests one GPU.
                     let tp = p
                         .config
                         .get("tensorParallelism")
                         .or_else(|| p.config.get("tp"))
-                        .cloned()
-                        .unwrap_or_else(|| "1".into());
-                    quantity::canonical(&tp)
-                });
+                        .filter(|t| !t.is_empty())
+                        .map_or("1", String::as_str);
+                    if quantity::parse_ok(tp) {
+                        gpus = Some(quantity::canonical(tp));
+                    } else {
+                        diags.push(
+                            input
+                                .diag("NIMC011", c.origin, "/status/profiles", format!(
+                                    "NIMCache {}: profile {} has tensor parallelism `{tp}`, which is not a GPU count",
+                                    r.name, r.profile
+                                ))
+                                .help("fix the profile's tp tag, or set nvidia.com/gpu in the NIMService's resources"),
+                        );
+                    }
+                }
             }
+        }
+        if source.hf_like().is_some_and(|h| h.model_name.is_none()) {
+            diags.push(
+                input
+                    .diag("NIMC015", cr.origin, "/spec/storage/nimCache/name", format!(
+                        "NIMService {name}: NIMCache {} holds a dataset (datasetName), not a model",
+                        r.name
+                    ))
+                    .help("a NIMService can only serve a NIMCache that downloads a model (modelName)"),
+            );
+            return None;
+        }
+        if let Some(state) = status.state.as_deref().filter(|s| *s != "Ready") {
+            diags.push(
+                input
+                    .diag("NIMC091", cr.origin, "/spec/storage/nimCache/name", format!(
+                        "NIMService {name}: NIMCache {} is {state}; the operator would hold the Deployment back until it is Ready",
+                        r.name
+                    ))
+                    .help("order the cache Job before the service (sync waves, dependsOn); nimc renders both"),
+            );
         }
         link = Some(CacheLink {
             name: r.name.clone(),
@@ -226,6 +273,8 @@ fn service(
     };
     Some(Service {
         origin: cr.origin,
+        labels: meta::service_labels(&name, &spec, facts),
+        annotations: meta::service_annotations(&spec),
         name,
         namespace: ns,
         spec,

@@ -29,7 +29,9 @@ pub struct Sources {
 
 impl Sources {
     /// Sources made from in-memory texts (tests, benchmarks, the agent).
-    pub fn from_texts<P: Into<String>, T: Into<String>>(texts: impl IntoIterator<Item = (P, T)>) -> Sources {
+    pub fn from_texts<P: Into<String>, T: Into<String>>(
+        texts: impl IntoIterator<Item = (P, T)>,
+    ) -> Sources {
         Sources {
             files: texts
                 .into_iter()
@@ -103,7 +105,10 @@ pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError
             error,
         })?;
         match String::from_utf8(bytes) {
-            Ok(text) => sources.files.push(SourceFile { path: display, text }),
+            Ok(text) => sources.files.push(SourceFile {
+                path: display,
+                text,
+            }),
             Err(e) => {
                 let offset = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(&e.into_bytes()[..offset]).into_owned();
@@ -116,10 +121,19 @@ pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError
                 };
                 diags.push(
                     Diagnostic::new("NIMC002", "file is not valid UTF-8")
-                        .at(file, crate::yaml::Span { start: pos, end: pos })
+                        .at(
+                            file,
+                            crate::yaml::Span {
+                                start: pos,
+                                end: pos,
+                            },
+                        )
                         .help("Kubernetes manifests must be UTF-8 text"),
                 );
-                sources.files.push(SourceFile { path: display, text });
+                sources.files.push(SourceFile {
+                    path: display,
+                    text,
+                });
             }
         }
     }

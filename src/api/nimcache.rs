@@ -152,12 +152,17 @@ impl NimSource {
 
     /// NGC without `modelEndpoint`: the operator's "optimized NIM".
     pub fn is_optimized(&self) -> bool {
-        self.ngc.as_ref().is_some_and(|n| n.model_endpoint.is_none())
+        self.ngc
+            .as_ref()
+            .is_some_and(|n| n.model_endpoint.is_none())
     }
 
     /// NGC with `modelEndpoint`, or Hugging Face hub (not DataStore): "universal NIM".
     pub fn is_universal(&self) -> bool {
-        self.ngc.as_ref().is_some_and(|n| n.model_endpoint.is_some()) || self.hf.is_some()
+        self.ngc
+            .as_ref()
+            .is_some_and(|n| n.model_endpoint.is_some())
+            || self.hf.is_some()
     }
 
     /// Hugging Face hub or DataStore.

@@ -50,7 +50,7 @@ pub fn objects(c: &Cache, facts: &Facts) -> Vec<Object> {
             pvc,
         )));
     }
-    out.push(Object::Job(job(c, facts)));
+    out.push(Object::Job(Box::new(job(c, facts))));
     out
 }
 
@@ -63,10 +63,7 @@ pub fn namespace_objects(caches: &[Cache], facts: &Facts) -> Vec<Object> {
         *namespaces.entry(c.namespace.as_str()).or_default() |= c.spec.proxy.is_some();
     }
     let managed = Map::from([managed_by(facts)]);
-    let role_labels = Map::from([
-        ("app".into(), "k8s-nim-operator".into()),
-        managed_by(facts),
-    ]);
+    let role_labels = Map::from([("app".into(), "k8s-nim-operator".into()), managed_by(facts)]);
     let mut out = Vec::new();
     for (ns, proxy) in namespaces {
         out.push(Object::ServiceAccount(ServiceAccount {
@@ -209,7 +206,10 @@ fn job(c: &Cache, facts: &Facts) -> Job {
     let puller = source.model_puller().to_string();
     let mut init = Vec::new();
     if cert.is_some() {
-        let mut m = vec![mount("ca-cert-volume", "/ca-certs", ""), mount("custom-ca", "/custom", "")];
+        let mut m = vec![
+            mount("ca-cert-volume", "/ca-certs", ""),
+            mount("custom-ca", "/custom", ""),
+        ];
         m.extend(mounts.iter().cloned());
         init.push(Container {
             name: "update-ca-certificates".into(),
@@ -246,7 +246,11 @@ fn job(c: &Cache, facts: &Facts) -> Job {
     }
 
     let zero = || Quantity("0".into());
-    let q = |v: &Option<Quantity>| v.as_ref().map(|q| Quantity(quantity::canonical(&q.0))).unwrap_or_else(zero);
+    let q = |v: &Option<Quantity>| {
+        v.as_ref()
+            .map(|q| Quantity(quantity::canonical(&q.0)))
+            .unwrap_or_else(zero)
+    };
     let res = BTreeMap::from([
         ("cpu".to_string(), q(&spec.resources.cpu)),
         ("memory".to_string(), q(&spec.resources.memory)),
@@ -334,7 +338,11 @@ fn job(c: &Cache, facts: &Facts) -> Job {
     }
     let mut annotations = Map::from([("sidecar.istio.io/inject".into(), "false".into())]);
     if facts.orchestrator == Orchestrator::OpenShift {
-        let scc = if spec.proxy.is_some() { "anyuid" } else { "nonroot" };
+        let scc = if spec.proxy.is_some() {
+            "anyuid"
+        } else {
+            "nonroot"
+        };
         annotations.insert("openshift.io/scc".into(), scc.into());
     }
     let node_selector = spec.node_selector.clone().unwrap_or_else(|| {

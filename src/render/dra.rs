@@ -9,10 +9,9 @@ use k8s_openapi::api::resource::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::meta::{non_empty, object_meta, service_annotations, service_labels};
+use super::meta::{non_empty, object_meta};
 use crate::api::{DraDevice, DraResource};
 use crate::defaults::{DEFAULT_DEVICE_CLASS, DEFAULT_DRIVER};
-use crate::facts::Facts;
 use crate::hash::short_hash;
 use crate::model::Service;
 use crate::quantity;
@@ -28,7 +27,9 @@ pub struct NamedClaim {
 
 /// The name of the template created for `draResources[index]`.
 pub fn template_name(s: &Service, index: usize, generate_name: Option<&str>) -> String {
-    let prefix = generate_name.filter(|g| !g.is_empty()).unwrap_or("claimtemplate");
+    let prefix = generate_name
+        .filter(|g| !g.is_empty())
+        .unwrap_or("claimtemplate");
     format!("{prefix}-{}-{index}", short_hash(&s.name))
 }
 
@@ -41,17 +42,22 @@ pub fn named_claims(s: &Service) -> Vec<NamedClaim> {
         .iter()
         .enumerate()
         .map(|(i, r): (usize, &DraResource)| {
-            let (field_type, resource, claim, template) =
-                if let Some(c) = &r.resource_claim_name {
-                    (0, c.clone(), Some(c.clone()), None)
-                } else if let Some(t) = &r.resource_claim_template_name {
-                    (1, t.clone(), None, Some(t.clone()))
-                } else {
-                    let gen_name = r.claim_creation_spec.as_ref().and_then(|c| c.generate_name.as_deref());
-                    let t = template_name(s, i, gen_name);
-                    (1, t.clone(), None, Some(t))
-                };
-            let prefix = format!("claim-{service_hash}-{field_type}-{}", short_hash(&resource));
+            let (field_type, resource, claim, template) = if let Some(c) = &r.resource_claim_name {
+                (0, c.clone(), Some(c.clone()), None)
+            } else if let Some(t) = &r.resource_claim_template_name {
+                (1, t.clone(), None, Some(t.clone()))
+            } else {
+                let gen_name = r
+                    .claim_creation_spec
+                    .as_ref()
+                    .and_then(|c| c.generate_name.as_deref());
+                let t = template_name(s, i, gen_name);
+                (1, t.clone(), None, Some(t))
+            };
+            let prefix = format!(
+                "claim-{service_hash}-{field_type}-{}",
+                short_hash(&resource)
+            );
             let n = seen.iter().filter(|p| **p == prefix).count();
             seen.push(prefix.clone());
             NamedClaim {
@@ -100,9 +106,9 @@ pub fn container_claims(s: &Service) -> Vec<ResourceClaim> {
 }
 
 /// The ResourceClaimTemplates the service creates.
-pub fn templates(s: &Service, facts: &Facts) -> Vec<ResourceClaimTemplate> {
-    let labels = service_labels(s, facts);
-    let annotations = service_annotations(s);
+pub fn templates(s: &Service) -> Vec<ResourceClaimTemplate> {
+    let labels = s.labels.clone();
+    let annotations = s.annotations.clone();
     s.spec
         .dra_resources
         .iter()
@@ -179,7 +185,10 @@ pub fn cel_expressions(d: &DraDevice) -> Vec<String> {
         } else if let Some(s) = &v.string_value {
             out.push(format!("{base} {op} {}", go_quote(s)));
         } else if let Some(ver) = &v.version_value {
-            out.push(format!("({base}).compareTo(semver({})) {op} 0", go_quote(ver)));
+            out.push(format!(
+                "({base}).compareTo(semver({})) {op} 0",
+                go_quote(ver)
+            ));
         }
     }
     for c in &d.capacity_selectors {
@@ -187,7 +196,10 @@ pub fn cel_expressions(d: &DraDevice) -> Vec<String> {
         let base = format!("device.capacity[{}].{name}", go_quote(domain));
         let op = cel_op(c.op.as_deref().unwrap_or("Equal"));
         let q = quantity::canonical(c.value.as_ref().map(|q| q.0.as_str()).unwrap_or("0"));
-        out.push(format!("({base}).compareTo(quantity({})) {op} 0", go_quote(&q)));
+        out.push(format!(
+            "({base}).compareTo(quantity({})) {op} 0",
+            go_quote(&q)
+        ));
     }
     out
 }
@@ -215,7 +227,12 @@ fn cel_op(op: &str) -> &'static str {
 pub fn valid_op(op: &str) -> bool {
     matches!(
         op,
-        "Equal" | "NotEqual" | "GreaterThan" | "GreaterThanOrEqual" | "LessThan" | "LessThanOrEqual"
+        "Equal"
+            | "NotEqual"
+            | "GreaterThan"
+            | "GreaterThanOrEqual"
+            | "LessThan"
+            | "LessThanOrEqual"
     )
 }
 
@@ -232,15 +249,17 @@ pub fn is_semver(v: &str) -> bool {
     if nums.len() != 3 || !nums.iter().all(|p| numeric(p)) {
         return false;
     }
-    let ident = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let ident =
+        |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let (pre, build) = match rest.split_once('+') {
         Some((p, b)) => (p, Some(b)),
         None => (rest, None),
     };
     let pre_ok = pre.is_empty()
-        || pre
-            .strip_prefix('-')
-            .is_some_and(|p| p.split('.').all(|x| ident(x) && (!x.bytes().all(|b| b.is_ascii_digit()) || numeric(x))));
+        || pre.strip_prefix('-').is_some_and(|p| {
+            p.split('.')
+                .all(|x| ident(x) && (!x.bytes().all(|b| b.is_ascii_digit()) || numeric(x)))
+        });
     let build_ok = build.is_none_or(|b| b.split('.').all(ident));
     pre_ok && build_ok
 }
@@ -260,7 +279,9 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }

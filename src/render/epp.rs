@@ -22,22 +22,27 @@ use serde_json::Value;
 
 use super::Object;
 use super::crd::{self, EndpointPickerRef, InferencePool, InferencePoolSpec, PortNumber};
-use super::meta::{Map, object_meta, service_labels, some_vec};
+use super::meta::{Map, object_meta, some_vec};
 use super::network::api_port;
 use super::rbac::binding;
 use crate::api::EppConfig;
-use crate::facts::Facts;
 use crate::model::Service;
 
 const EXT_PROC_PORT: i32 = 9002;
 
 /// All EPP objects, in the operator's order; empty when no EPP is configured.
-pub fn objects(s: &Service, facts: &Facts) -> Vec<Object> {
-    let Some(epp) = s.spec.expose.router.as_ref().and_then(|r| r.epp_config.as_ref()) else {
+pub fn objects(s: &Service) -> Vec<Object> {
+    let Some(epp) = s
+        .spec
+        .expose
+        .router
+        .as_ref()
+        .and_then(|r| r.epp_config.as_ref())
+    else {
         return Vec::new();
     };
     let name = format!("{}-epp", s.name);
-    let labels = service_labels(s, facts);
+    let labels = s.labels.clone();
     let meta = |n: &str| object_meta(n, &s.namespace, labels.clone(), Map::new());
     let read = |groups: &[&str], resources: &[&str]| PolicyRule {
         api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
@@ -53,8 +58,14 @@ pub fn objects(s: &Service, facts: &Facts) -> Vec<Object> {
         Object::Role(Role {
             metadata: meta(&name),
             rules: Some(vec![
-                read(&["inference.networking.k8s.io"], &["inferencepools", "inferenceobjectives"]),
-                read(&["inference.networking.x-k8s.io"], &["inferencepools", "inferenceobjectives"]),
+                read(
+                    &["inference.networking.k8s.io"],
+                    &["inferencepools", "inferenceobjectives"],
+                ),
+                read(
+                    &["inference.networking.x-k8s.io"],
+                    &["inferencepools", "inferenceobjectives"],
+                ),
                 read(&[""], &["pods"]),
             ]),
         }),
@@ -77,12 +88,20 @@ pub fn objects(s: &Service, facts: &Facts) -> Vec<Object> {
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(Map::from([("app".into(), name.clone())])),
-            ports: Some(service_ports(epp)),
+            ports: some_vec(&service_ports(epp)),
             ..Default::default()
         }),
         status: None,
     }));
-    out.push(Object::Deployment(Box::new(deployment(s, epp, &name, &config_map, ports, meta(&name), &labels))));
+    out.push(Object::Deployment(Box::new(deployment(
+        s,
+        epp,
+        &name,
+        &config_map,
+        ports,
+        meta(&name),
+        &labels,
+    ))));
     out.push(Object::InferencePool(InferencePool {
         api_version: "inference.networking.k8s.io/v1",
         kind: "InferencePool",
@@ -97,22 +116,28 @@ pub fn objects(s: &Service, facts: &Facts) -> Vec<Object> {
             selector: crd::LabelSelector {
                 match_labels: Map::from([("app".into(), s.name.clone())]),
             },
-            target_ports: vec![PortNumber { number: api_port(s) }],
+            target_ports: vec![PortNumber {
+                number: api_port(s),
+            }],
         },
     }));
     out
 }
 
 fn default_ports() -> Vec<ContainerPort> {
-    [("grpc-ext-proc", 9002), ("grpc-health", 9003), ("http-metrics", 9090)]
-        .into_iter()
-        .map(|(n, p)| ContainerPort {
-            name: Some(n.into()),
-            container_port: p,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        })
-        .collect()
+    [
+        ("grpc-ext-proc", 9002),
+        ("grpc-health", 9003),
+        ("http-metrics", 9090),
+    ]
+    .into_iter()
+    .map(|(n, p)| ContainerPort {
+        name: Some(n.into()),
+        container_port: p,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    })
+    .collect()
 }
 
 fn container_ports(epp: &EppConfig) -> Vec<ContainerPort> {
@@ -169,7 +194,11 @@ fn deployment(
     let image = if c.image.repository.is_empty() {
         String::new()
     } else {
-        let tag = if c.image.tag.is_empty() { "latest" } else { &c.image.tag };
+        let tag = if c.image.tag.is_empty() {
+            "latest"
+        } else {
+            &c.image.tag
+        };
         format!("{}:{tag}", c.image.repository)
     };
     let config_file = if epp.config.is_some() {
@@ -202,7 +231,10 @@ fn deployment(
     let volume_source = if epp.config.is_some() {
         config_map.to_string()
     } else {
-        epp.config_map_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default()
+        epp.config_map_ref
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default()
     };
     let mut pod_labels = Map::from([("app".into(), name.to_string())]);
     for (k, v) in labels {
@@ -225,7 +257,6 @@ fn deployment(
             read_only: Some(true),
             ..Default::default()
         }]),
-        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
         ..Default::default()
     };
     Deployment {
@@ -280,11 +311,17 @@ pub fn config_yaml(cfg: &Value) -> String {
     let get = |k: &str| cfg.get(k).cloned().unwrap_or(Value::Null);
     let mut top = serde_json::Map::new();
     for k in ["apiVersion", "kind"] {
-        if let Some(v) = cfg.get(k).filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        if let Some(v) = cfg
+            .get(k)
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        {
             top.insert(k.into(), v.clone());
         }
     }
-    if let Some(fg) = cfg.get("featureGates").filter(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+    if let Some(fg) = cfg
+        .get("featureGates")
+        .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    {
         top.insert("featureGates".into(), fg.clone());
     }
     let plugins = match get("plugins") {
@@ -293,8 +330,18 @@ pub fn config_yaml(cfg: &Value) -> String {
                 .iter()
                 .map(|p| {
                     let mut m = serde_json::Map::new();
-                    m.insert("name".into(), p.get("name").cloned().unwrap_or_else(|| Value::String(String::new())));
-                    m.insert("type".into(), p.get("type").cloned().unwrap_or_else(|| Value::String(String::new())));
+                    m.insert(
+                        "name".into(),
+                        p.get("name")
+                            .cloned()
+                            .unwrap_or_else(|| Value::String(String::new())),
+                    );
+                    m.insert(
+                        "type".into(),
+                        p.get("type")
+                            .cloned()
+                            .unwrap_or_else(|| Value::String(String::new())),
+                    );
                     m.insert("parameters".into(), parameters(p.get("parameters")));
                     Value::Object(m)
                 })
@@ -309,7 +356,12 @@ pub fn config_yaml(cfg: &Value) -> String {
                 .iter()
                 .map(|p| {
                     let mut m = serde_json::Map::new();
-                    m.insert("name".into(), p.get("name").cloned().unwrap_or_else(|| Value::String(String::new())));
+                    m.insert(
+                        "name".into(),
+                        p.get("name")
+                            .cloned()
+                            .unwrap_or_else(|| Value::String(String::new())),
+                    );
                     let plugins = match p.get("plugins") {
                         Some(Value::Array(ps)) => Value::Array(
                             ps.iter()
@@ -317,9 +369,14 @@ pub fn config_yaml(cfg: &Value) -> String {
                                     let mut m = serde_json::Map::new();
                                     m.insert(
                                         "pluginRef".into(),
-                                        sp.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                                        sp.get("pluginRef")
+                                            .cloned()
+                                            .unwrap_or_else(|| Value::String(String::new())),
                                     );
-                                    m.insert("weight".into(), sp.get("weight").cloned().unwrap_or(Value::Null));
+                                    m.insert(
+                                        "weight".into(),
+                                        sp.get("weight").cloned().unwrap_or(Value::Null),
+                                    );
                                     Value::Object(m)
                                 })
                                 .collect(),
@@ -359,7 +416,9 @@ pub fn config_yaml(cfg: &Value) -> String {
                             let mut m = serde_json::Map::new();
                             m.insert(
                                 "pluginRef".into(),
-                                s.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                                s.get("pluginRef")
+                                    .cloned()
+                                    .unwrap_or_else(|| Value::String(String::new())),
                             );
                             let ex = match s.get("extractors") {
                                 Some(Value::Array(es)) => Value::Array(
@@ -368,7 +427,9 @@ pub fn config_yaml(cfg: &Value) -> String {
                                             let mut m = serde_json::Map::new();
                                             m.insert(
                                                 "pluginRef".into(),
-                                                e.get("pluginRef").cloned().unwrap_or_else(|| Value::String(String::new())),
+                                                e.get("pluginRef").cloned().unwrap_or_else(|| {
+                                                    Value::String(String::new())
+                                                }),
                                             );
                                             Value::Object(m)
                                         })
@@ -395,33 +456,13 @@ pub fn config_yaml(cfg: &Value) -> String {
     out
 }
 
-/// `parameters` is a base64 string of JSON in the CRD; it is printed as the JSON value.
+/// `parameters` is a base64 string in the CRD. The upstream type holds it as raw JSON, so the
+/// quoted string itself (not its decoded content) is written back.
 fn parameters(v: Option<&Value>) -> Value {
     match v {
-        Some(Value::String(s)) => base64_decode(s)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null),
-        Some(Value::Null) | None => Value::Null,
-        Some(other) => other.clone(),
+        Some(Value::String(s)) => Value::String(s.clone()),
+        _ => Value::Null,
     }
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = ALPHA.iter().position(|a| *a == c)? as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// Parse a Go duration (`1m30s`, `200ms`) and print it as Go's `Duration.String` does.
@@ -442,7 +483,9 @@ pub fn go_duration(s: &str) -> Option<String> {
             .unwrap_or(rest.len());
         let num: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -554,47 +597,84 @@ fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
     }
 }
 
-/// A scalar as go-yaml prints it: plain when unambiguous, double-quoted otherwise.
+/// A scalar as go-yaml (v2) prints it after a JSON round trip: integral numbers as integers,
+/// other floats in Go's shortest `%g` form, strings plain when unambiguous, double-quoted when a
+/// plain scalar would read as another type, single-quoted when it would not parse.
 fn scalar_text(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            if needs_quotes(s) {
-                serde_json::to_string(s).unwrap_or_default()
-            } else {
-                s.clone()
-            }
-        }
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => go_float(f),
+            _ => n.to_string(),
+        },
+        Value::String(s) => go_string(s),
         _ => String::new(),
     }
 }
 
-fn needs_quotes(s: &str) -> bool {
-    if s.is_empty() {
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for values the JSON encoder wrote with a
+/// fraction; integral values below 1e21 come back from JSON as integers.
+fn go_float(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        return format!("{}", f as i128);
+    }
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{f}")
+    }
+}
+
+fn go_string(s: &str) -> String {
+    if s.contains('\n') {
+        return serde_json::to_string(s).unwrap_or_default();
+    }
+    if resolves_to_non_string(s) {
+        return serde_json::to_string(s).unwrap_or_default();
+    }
+    if crate::yaml::emit::is_plain_safe(s) {
+        return s.to_string();
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return serde_json::to_string(s).unwrap_or_default();
+    }
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// What go-yaml v2 would read a plain scalar as, other than a string.
+fn resolves_to_non_string(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN",
+    ];
+    if WORDS.contains(&s) {
         return true;
     }
-    let lower = s.to_ascii_lowercase();
-    let reserved = matches!(
-        lower.as_str(),
-        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
-    );
-    let numeric = s.parse::<f64>().is_ok()
-        || s.starts_with("0x")
-        || s.starts_with("0o")
-        || s.starts_with(['.', '+']) && s[1..].parse::<f64>().is_ok();
-    let first = s.as_bytes()[0];
-    let indicator = b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ');
-    indicator
-        || reserved
-        || numeric
-        || s.contains(": ")
-        || s.contains(" #")
-        || s.ends_with(':')
-        || s.starts_with(' ')
-        || s.ends_with(' ')
-        || s.chars().any(|c| c.is_control())
+    let plain = s.replace('_', "");
+    let t = plain.strip_prefix(['+', '-']).unwrap_or(&plain);
+    let int = !t.is_empty()
+        && (t.bytes().all(|c| c.is_ascii_digit())
+            || t.strip_prefix("0x")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()))
+            || t.strip_prefix("0b")
+                .is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c == b'0' || c == b'1')));
+    let float = !t.is_empty()
+        && t.bytes().any(|c| c.is_ascii_digit())
+        && t.bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && t.parse::<f64>().is_ok();
+    let b = s.as_bytes();
+    let date = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
+    int || float || date
 }
 
 #[cfg(test)]
@@ -611,6 +691,17 @@ mod tests {
             config_yaml(&cfg),
             "data: null\nplugins:\n- name: \"\"\n  parameters: null\n  type: queue-scorer\nschedulingProfiles:\n- name: default\n  plugins:\n  - pluginRef: queue-scorer\n    weight: null\n"
         );
+    }
+
+    #[test]
+    fn go_scalars() {
+        assert_eq!(go_float(1.0), "1");
+        assert_eq!(go_float(0.8), "0.8");
+        assert_eq!(go_float(1e-7), "1e-07");
+        assert_eq!(go_string("yes"), "\"yes\"");
+        assert_eq!(go_string("- x"), "'- x'");
+        assert_eq!(go_string("queue-scorer"), "queue-scorer");
+        assert_eq!(go_string("eyJhIjoxfQ=="), "eyJhIjoxfQ==");
     }
 
     #[test]

@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::api::NimServiceSpec;
 use crate::facts::Facts;
-use crate::model::Service;
 
 /// The `app.kubernetes.io/managed-by` label (`nimc` unless the facts say otherwise; the
 /// operator writes `k8s-nim-operator`).
 pub fn managed_by(facts: &Facts) -> (String, String) {
-    ("app.kubernetes.io/managed-by".into(), facts.managed_by.clone())
+    (
+        "app.kubernetes.io/managed-by".into(),
+        facts.managed_by.clone(),
+    )
 }
 
 pub type Map = BTreeMap<String, String>;
@@ -70,10 +73,10 @@ pub fn secret_env(name: &str, secret: &str, key: &str, optional: Option<bool>) -
 }
 
 /// The operator's standard labels for a NIMService.
-pub fn standard_labels(s: &Service, facts: &Facts) -> Map {
+pub fn standard_labels(name: &str, facts: &Facts) -> Map {
     let mut m = Map::new();
-    m.insert("app.kubernetes.io/name".into(), s.name.clone());
-    m.insert("app.kubernetes.io/instance".into(), s.name.clone());
+    m.insert("app.kubernetes.io/name".into(), name.into());
+    m.insert("app.kubernetes.io/instance".into(), name.into());
     m.insert(
         "app.kubernetes.io/operator-version".into(),
         facts.operator_version.clone(),
@@ -83,15 +86,22 @@ pub fn standard_labels(s: &Service, facts: &Facts) -> Map {
     m
 }
 
-/// Standard labels, then the user's `spec.labels`.
-pub fn service_labels(s: &Service, facts: &Facts) -> Map {
-    merge_maps(&standard_labels(s, facts), &s.spec.labels)
+/// ServiceLabels: the standard labels, then the user's `spec.labels`.
+pub fn service_labels(name: &str, spec: &NimServiceSpec, facts: &Facts) -> Map {
+    merge_maps(&standard_labels(name, facts), &spec.labels)
 }
 
 /// The SCC a NIMService's pods request (the `openshift.io/required-scc` annotation).
-pub fn required_scc(s: &Service) -> &'static str {
-    let proxy_cert = s.spec.proxy.as_ref().is_some_and(|p| !p.cert_config_map.is_empty());
-    let host_path = s.spec.storage.host_path.as_ref().is_some_and(|h| !h.is_empty());
+pub fn required_scc(spec: &NimServiceSpec) -> &'static str {
+    let proxy_cert = spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| !p.cert_config_map.is_empty());
+    let host_path = spec
+        .storage
+        .host_path
+        .as_ref()
+        .is_some_and(|h| !h.is_empty());
     if proxy_cert {
         "anyuid"
     } else if host_path {
@@ -101,15 +111,23 @@ pub fn required_scc(s: &Service) -> &'static str {
     }
 }
 
-/// Standard annotations, then the user's `spec.annotations`.
-pub fn service_annotations(s: &Service) -> Map {
+/// NIMServiceAnnotations: the standard annotations, then the user's `spec.annotations`.
+pub fn service_annotations(spec: &NimServiceSpec) -> Map {
     let mut standard = Map::new();
-    standard.insert("openshift.io/required-scc".into(), required_scc(s).into());
-    merge_maps(&standard, &s.spec.annotations)
+    standard.insert(
+        "openshift.io/required-scc".into(),
+        required_scc(spec).into(),
+    );
+    merge_maps(&standard, &spec.annotations)
 }
 
 /// Object metadata in the service's namespace.
-pub fn object_meta(name: impl Into<String>, namespace: &str, labels: Map, annotations: Map) -> ObjectMeta {
+pub fn object_meta(
+    name: impl Into<String>,
+    namespace: &str,
+    labels: Map,
+    annotations: Map,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),

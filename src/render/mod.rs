@@ -36,7 +36,8 @@ use crate::model::{self, Model};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub origin: Option<Origin>,
-    pub object: Object,
+    /// Boxed: objects are large and get sorted.
+    pub object: Box<Object>,
 }
 
 /// One rendered Kubernetes object.
@@ -50,7 +51,7 @@ pub enum Object {
     PersistentVolumeClaim(PersistentVolumeClaim),
     ResourceClaimTemplate(ResourceClaimTemplate),
     Service(Service),
-    Job(Job),
+    Job(Box<Job>),
     Deployment(Box<Deployment>),
     InferencePool(crd::InferencePool),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
@@ -140,18 +141,32 @@ impl Object {
 
 /// Render every object of the model, sorted in install order.
 pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
-    let tag = |origin: Option<Origin>| move |object| Rendered { origin, object };
+    let tag = |origin: Option<Origin>| {
+        move |object| Rendered {
+            origin,
+            object: Box::new(object),
+        }
+    };
     let mut objects: Vec<Rendered> = model
         .services
         .par_iter()
         .flat_map_iter(|s| service(s, facts).into_iter().map(tag(Some(s.origin))))
         .collect();
     for c in &model.caches {
-        objects.extend(cache::objects(c, facts).into_iter().map(tag(Some(c.origin))));
+        objects.extend(
+            cache::objects(c, facts)
+                .into_iter()
+                .map(tag(Some(c.origin))),
+        );
     }
-    objects.extend(cache::namespace_objects(&model.caches, facts).into_iter().map(tag(None)));
-    objects.par_sort_by(|a, b| {
-        (a.object.order_key(), a.origin).cmp(&(b.object.order_key(), b.origin))
+    objects.extend(
+        cache::namespace_objects(&model.caches, facts)
+            .into_iter()
+            .map(tag(None)),
+    );
+    objects.par_sort_by_cached_key(|r| {
+        let (rank, ns, name) = r.object.order_key();
+        (rank, ns.to_string(), name.to_string(), r.origin)
     });
     objects
 }
@@ -159,19 +174,23 @@ pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
 /// Everything one standalone NIMService produces, in the operator's creation order.
 pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
     let mut out = vec![
-        Object::ServiceAccount(rbac::service_account(s, facts)),
-        Object::Role(rbac::role(s, facts)),
-        Object::RoleBinding(rbac::role_binding(s, facts)),
-        Object::Service(network::service(s, facts)),
+        Object::ServiceAccount(rbac::service_account(s)),
+        Object::Role(rbac::role(s)),
+        Object::RoleBinding(rbac::role_binding(s)),
+        Object::Service(network::service(s)),
     ];
-    out.extend(network::ingress(s, facts).map(Object::Ingress));
-    out.extend(network::http_route(s, facts).map(Object::HttpRoute));
-    out.extend(network::grpc_route(s, facts).map(Object::GrpcRoute));
-    out.extend(scaling::hpa(s, facts).map(Object::HorizontalPodAutoscaler));
-    out.extend(scaling::service_monitor(s, facts).map(Object::ServiceMonitor));
-    out.extend(epp::objects(s, facts));
+    out.extend(network::ingress(s).map(Object::Ingress));
+    out.extend(network::http_route(s).map(Object::HttpRoute));
+    out.extend(network::grpc_route(s).map(Object::GrpcRoute));
+    out.extend(scaling::hpa(s).map(Object::HorizontalPodAutoscaler));
+    out.extend(scaling::service_monitor(s).map(Object::ServiceMonitor));
+    out.extend(epp::objects(s));
     out.extend(storage::service_pvc(s, facts).map(Object::PersistentVolumeClaim));
-    out.extend(dra::templates(s, facts).into_iter().map(Object::ResourceClaimTemplate));
+    out.extend(
+        dra::templates(s)
+            .into_iter()
+            .map(Object::ResourceClaimTemplate),
+    );
     out.push(Object::Deployment(Box::new(workload::deployment(s, facts))));
     out
 }

@@ -12,9 +12,8 @@ use super::crd::{
     BackendRef, GrpcRoute, GrpcRouteRule, GrpcRouteSpec, HttpPathMatch, HttpRoute, HttpRouteMatch,
     HttpRouteRule, HttpRouteSpec, ParentRef,
 };
-use super::meta::{Map, merge_maps, object_meta, service_annotations, service_labels};
+use super::meta::{Map, merge_maps, object_meta};
 use crate::defaults::DEFAULT_PORT;
-use crate::facts::Facts;
 use crate::model::Service;
 
 /// The API port (`expose.service.port`, 8000 by default).
@@ -43,10 +42,10 @@ pub fn named_ports(s: &Service) -> Vec<(&'static str, i32)> {
     ports
 }
 
-pub fn service(s: &Service, facts: &Facts) -> CoreService {
+pub fn service(s: &Service) -> CoreService {
     let expose = s.spec.expose.service.clone().unwrap_or_default();
-    let labels = merge_maps(&service_labels(s, facts), &expose.labels);
-    let annotations = merge_maps(&service_annotations(s), &expose.annotations);
+    let labels = merge_maps(&s.labels.clone(), &expose.labels);
+    let annotations = merge_maps(&s.annotations.clone(), &expose.annotations);
     let ports = named_ports(s)
         .into_iter()
         .map(|(name, port)| ServicePort {
@@ -94,25 +93,28 @@ fn router_annotations(s: &Service) -> Map {
         .as_ref()
         .map(|r| r.annotations.clone())
         .unwrap_or_default();
-    merge_maps(&service_annotations(s), &extra)
+    merge_maps(&s.annotations.clone(), &extra)
 }
 
-pub fn ingress(s: &Service, facts: &Facts) -> Option<Ingress> {
+pub fn ingress(s: &Service) -> Option<Ingress> {
     let expose = &s.spec.expose;
     if let Some(legacy) = expose.ingress.as_ref().filter(|i| i.enabled == Some(true)) {
         return Some(Ingress {
             metadata: object_meta(
                 &s.name,
                 &s.namespace,
-                service_labels(s, facts),
-                merge_maps(&service_annotations(s), &legacy.annotations),
+                s.labels.clone(),
+                merge_maps(&s.annotations.clone(), &legacy.annotations),
             ),
             spec: legacy.spec.clone(),
             status: None,
         });
     }
     let router = expose.router.as_ref()?;
-    let ri = router.ingress.as_ref().filter(|i| !i.ingress_class.is_empty())?;
+    let ri = router
+        .ingress
+        .as_ref()
+        .filter(|i| !i.ingress_class.is_empty())?;
     let host = host(s);
     let tls = ri
         .tls_secret_name
@@ -125,7 +127,12 @@ pub fn ingress(s: &Service, facts: &Facts) -> Option<Ingress> {
             }]
         });
     Some(Ingress {
-        metadata: object_meta(&s.name, &s.namespace, service_labels(s, facts), router_annotations(s)),
+        metadata: object_meta(
+            &s.name,
+            &s.namespace,
+            s.labels.clone(),
+            router_annotations(s),
+        ),
         spec: Some(IngressSpec {
             ingress_class_name: Some(ri.ingress_class.clone()),
             rules: Some(vec![IngressRule {
@@ -155,7 +162,12 @@ pub fn ingress(s: &Service, facts: &Facts) -> Option<Ingress> {
 }
 
 fn parent_refs(s: &Service) -> Vec<ParentRef> {
-    let gw = s.spec.expose.router.as_ref().and_then(|r| r.gateway.as_ref());
+    let gw = s
+        .spec
+        .expose
+        .router
+        .as_ref()
+        .and_then(|r| r.gateway.as_ref());
     gw.map(|g| {
         vec![ParentRef {
             name: g.name.clone(),
@@ -165,7 +177,7 @@ fn parent_refs(s: &Service) -> Vec<ParentRef> {
     .unwrap_or_default()
 }
 
-pub fn http_route(s: &Service, facts: &Facts) -> Option<HttpRoute> {
+pub fn http_route(s: &Service) -> Option<HttpRoute> {
     let gw = s.spec.expose.router.as_ref()?.gateway.as_ref()?;
     if gw.http_routes_enabled != Some(true) {
         return None;
@@ -191,7 +203,12 @@ pub fn http_route(s: &Service, facts: &Facts) -> Option<HttpRoute> {
     Some(HttpRoute {
         api_version: "gateway.networking.k8s.io/v1",
         kind: "HTTPRoute",
-        metadata: object_meta(&s.name, &s.namespace, service_labels(s, facts), router_annotations(s)),
+        metadata: object_meta(
+            &s.name,
+            &s.namespace,
+            s.labels.clone(),
+            router_annotations(s),
+        ),
         spec: HttpRouteSpec {
             parent_refs: parent_refs(s),
             hostnames: vec![host(s)],
@@ -208,7 +225,7 @@ pub fn http_route(s: &Service, facts: &Facts) -> Option<HttpRoute> {
     })
 }
 
-pub fn grpc_route(s: &Service, facts: &Facts) -> Option<GrpcRoute> {
+pub fn grpc_route(s: &Service) -> Option<GrpcRoute> {
     let gw = s.spec.expose.router.as_ref()?.gateway.as_ref()?;
     if gw.grpc_routes_enabled != Some(true) {
         return None;
@@ -233,7 +250,12 @@ pub fn grpc_route(s: &Service, facts: &Facts) -> Option<GrpcRoute> {
     Some(GrpcRoute {
         api_version: "gateway.networking.k8s.io/v1",
         kind: "GRPCRoute",
-        metadata: object_meta(&s.name, &s.namespace, service_labels(s, facts), router_annotations(s)),
+        metadata: object_meta(
+            &s.name,
+            &s.namespace,
+            s.labels.clone(),
+            router_annotations(s),
+        ),
         spec,
     })
 }

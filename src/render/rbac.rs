@@ -4,13 +4,12 @@
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
-use super::meta::{Map, object_meta, service_labels};
-use crate::facts::Facts;
+use super::meta::{Map, object_meta};
 use crate::model::Service;
 
-pub fn service_account(s: &Service, facts: &Facts) -> ServiceAccount {
+pub fn service_account(s: &Service) -> ServiceAccount {
     ServiceAccount {
-        metadata: object_meta(&s.name, &s.namespace, service_labels(s, facts), Map::new()),
+        metadata: object_meta(&s.name, &s.namespace, s.labels.clone(), Map::new()),
         ..Default::default()
     }
 }
@@ -20,7 +19,13 @@ pub fn service_account(s: &Service, facts: &Facts) -> ServiceAccount {
 fn role_scc(s: &Service) -> &'static str {
     if s.spec.proxy.is_some() {
         "anyuid"
-    } else if s.spec.storage.host_path.as_ref().is_some_and(|h| !h.is_empty()) {
+    } else if s
+        .spec
+        .storage
+        .host_path
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+    {
         "hostmount-anyuid"
     } else {
         "nonroot"
@@ -37,9 +42,9 @@ pub fn scc_rule(scc: &str) -> PolicyRule {
     }
 }
 
-pub fn role(s: &Service, facts: &Facts) -> Role {
+pub fn role(s: &Service) -> Role {
     Role {
-        metadata: object_meta(&s.name, &s.namespace, service_labels(s, facts), Map::new()),
+        metadata: object_meta(&s.name, &s.namespace, s.labels.clone(), Map::new()),
         rules: Some(vec![scc_rule(role_scc(s))]),
     }
 }
@@ -62,6 +67,6 @@ pub fn binding(name: &str, role: &str, account: &str, namespace: &str, labels: M
     }
 }
 
-pub fn role_binding(s: &Service, facts: &Facts) -> RoleBinding {
-    binding(&s.name, &s.name, &s.name, &s.namespace, service_labels(s, facts))
+pub fn role_binding(s: &Service) -> RoleBinding {
+    binding(&s.name, &s.name, &s.name, &s.namespace, s.labels.clone())
 }

@@ -2,19 +2,18 @@
 //! ServiceMonitor (`spec.metrics`).
 
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
-    MetricTarget,
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
+    HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::crd::{Endpoint, LabelSelector, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec};
-use super::meta::{merge_maps, object_meta, service_annotations, service_labels};
+use super::meta::{merge_maps, object_meta};
 use super::network::metrics_port;
-use crate::facts::Facts;
 use crate::model::Service;
 use crate::quantity;
 
-pub fn hpa(s: &Service, facts: &Facts) -> Option<HorizontalPodAutoscaler> {
+pub fn hpa(s: &Service) -> Option<HorizontalPodAutoscaler> {
     if s.spec.scale.enabled != Some(true) {
         return None;
     }
@@ -26,8 +25,8 @@ pub fn hpa(s: &Service, facts: &Facts) -> Option<HorizontalPodAutoscaler> {
         metadata: object_meta(
             &s.name,
             &s.namespace,
-            service_labels(s, facts),
-            merge_maps(&service_annotations(s), &s.spec.scale.annotations),
+            s.labels.clone(),
+            merge_maps(&s.annotations.clone(), &s.spec.scale.annotations),
         ),
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
@@ -38,7 +37,7 @@ pub fn hpa(s: &Service, facts: &Facts) -> Option<HorizontalPodAutoscaler> {
             min_replicas: h.min_replicas,
             max_replicas: h.max_replicas,
             metrics: (!metrics.is_empty()).then_some(metrics),
-            behavior: h.behavior.clone(),
+            behavior: h.behavior.clone().map(canonical_behavior),
         }),
         status: None,
     })
@@ -59,18 +58,28 @@ fn canonical_metric(m: &MetricSpec) -> MetricSpec {
     m
 }
 
+/// Scaling-rule tolerances are quantities too.
+fn canonical_behavior(mut b: HorizontalPodAutoscalerBehavior) -> HorizontalPodAutoscalerBehavior {
+    for rules in [&mut b.scale_up, &mut b.scale_down].into_iter().flatten() {
+        if let Some(t) = rules.tolerance.as_mut() {
+            *t = Quantity(quantity::canonical(&t.0));
+        }
+    }
+    b
+}
+
 fn canonical_target(t: &mut MetricTarget) {
     for q in [&mut t.value, &mut t.average_value].into_iter().flatten() {
         *q = Quantity(quantity::canonical(&q.0));
     }
 }
 
-pub fn service_monitor(s: &Service, facts: &Facts) -> Option<ServiceMonitor> {
+pub fn service_monitor(s: &Service) -> Option<ServiceMonitor> {
     if s.spec.metrics.enabled != Some(true) {
         return None;
     }
     let sm = s.spec.metrics.service_monitor.clone().unwrap_or_default();
-    let selector = service_labels(s, facts);
+    let selector = s.labels.clone();
     let mut labels = selector.clone();
     labels.extend(sm.additional_labels.clone());
     let endpoint = |path: &str, port: &str| Endpoint {
@@ -90,7 +99,7 @@ pub fn service_monitor(s: &Service, facts: &Facts) -> Option<ServiceMonitor> {
             &s.name,
             &s.namespace,
             labels,
-            merge_maps(&service_annotations(s), &sm.annotations),
+            merge_maps(&s.annotations.clone(), &sm.annotations),
         ),
         spec: ServiceMonitorSpec {
             endpoints,

@@ -7,8 +7,8 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    HTTPGetAction, HostPathVolumeSource, LocalObjectReference, PersistentVolumeClaimVolumeSource,
+    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction,
+    HostPathVolumeSource, LocalObjectReference, PersistentVolumeClaimVolumeSource,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
     SecurityContext, Toleration, Volume, VolumeMount,
 };
@@ -18,8 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::dra;
 use super::meta::{
-    Map, env, merge_env, non_empty, object_meta, remove_env, secret_env, service_annotations,
-    service_labels, some_str, some_vec,
+    Map, env, merge_env, non_empty, object_meta, remove_env, secret_env, some_str, some_vec,
 };
 use super::network::{api_port, grpc_port, metrics_port, named_ports};
 use crate::api::{NimContainerSpec, ProbeSpec};
@@ -32,8 +31,8 @@ pub const CA_SCRIPT: &str = "echo 'Copying CA certs from Config Map'; ls -l /cus
 
 pub fn deployment(s: &Service, facts: &Facts) -> Deployment {
     let spec = &s.spec;
-    let labels = service_labels(s, facts);
-    let annotations = service_annotations(s);
+    let labels = s.labels.clone();
+    let annotations = s.annotations.clone();
     let replicas = if spec.scale.enabled == Some(true) {
         spec.scale.hpa.as_ref().and_then(|h| h.min_replicas)
     } else {
@@ -162,14 +161,20 @@ fn add_claims(c: &mut Container, claims: &[k8s_openapi::api::core::v1::ResourceC
     let r = c.resources.get_or_insert_with(Default::default);
     let list = r.claims.get_or_insert_with(Vec::new);
     for claim in claims {
-        if !list.iter().any(|x| x.name == claim.name && x.request == claim.request) {
+        if !list
+            .iter()
+            .any(|x| x.name == claim.name && x.request == claim.request)
+        {
             list.push(claim.clone());
         }
     }
 }
 
 fn has_cert(s: &Service) -> bool {
-    s.spec.proxy.as_ref().is_some_and(|p| !p.cert_config_map.is_empty())
+    s.spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| !p.cert_config_map.is_empty())
 }
 
 /// Upstream adds the scratch volume when there are more init containers than the CA one it
@@ -198,7 +203,10 @@ fn sub_path(s: &Service) -> &str {
 fn model_store_mounts(s: &Service) -> Vec<VolumeMount> {
     let sp = sub_path(s);
     if s.native {
-        vec![mount("model-store", "/model", sp), mount("model-store", "/opt/cache", sp)]
+        vec![
+            mount("model-store", "/model", sp),
+            mount("model-store", "/opt/cache", sp),
+        ]
     } else {
         vec![mount("model-store", "/model-store", sp)]
     }
@@ -262,7 +270,11 @@ fn volumes(s: &Service) -> Vec<Volume> {
         name: "model-store".into(),
         ..model_store
     });
-    if let Some(p) = spec.proxy.as_ref().filter(|p| !p.cert_config_map.is_empty()) {
+    if let Some(p) = spec
+        .proxy
+        .as_ref()
+        .filter(|p| !p.cert_config_map.is_empty())
+    {
         v.push(Volume {
             name: "ca-cert-volume".into(),
             ..empty_dir(None, None)
@@ -291,7 +303,12 @@ fn standard_env(s: &Service) -> Vec<EnvVar> {
         env("NIM_LOG_LEVEL", "INFO"),
     ];
     if !s.spec.auth_secret.is_empty() {
-        e.push(secret_env("NGC_API_KEY", &s.spec.auth_secret, "NGC_API_KEY", None));
+        e.push(secret_env(
+            "NGC_API_KEY",
+            &s.spec.auth_secret,
+            "NGC_API_KEY",
+            None,
+        ));
     }
     if let Some(g) = grpc_port(s) {
         e.push(env("NIM_GRPC_API_PORT", g.to_string()));
@@ -455,9 +472,18 @@ fn main_container(s: &Service, mounts: Vec<VolumeMount>, base: &[EnvVar]) -> Con
                 .collect(),
         ),
         resources: main_resources(s),
-        liveness_probe: probe(&spec.liveness_probe, default_probe("/v1/health/live", 15, 3)),
-        readiness_probe: probe(&spec.readiness_probe, default_probe("/v1/health/ready", 15, 3)),
-        startup_probe: probe(&spec.startup_probe, default_probe("/v1/health/ready", 30, 120)),
+        liveness_probe: probe(
+            &spec.liveness_probe,
+            default_probe("/v1/health/live", 15, 3),
+        ),
+        readiness_probe: probe(
+            &spec.readiness_probe,
+            default_probe("/v1/health/ready", 15, 3),
+        ),
+        startup_probe: probe(
+            &spec.startup_probe,
+            default_probe("/v1/health/ready", 30, 120),
+        ),
         volume_mounts: Some(mounts),
         env: some_vec(&main_env(s, base)),
         ..Default::default()

@@ -135,9 +135,11 @@ impl<'de> NodeDe<'de> {
                     }
                     .map_err(|e: DeError| e.at(span));
                 }
-                Err(de::Error::invalid_type(self.unexpected(), &visitor)).map_err(|e: DeError| e.at(span))
+                Err(de::Error::invalid_type(self.unexpected(), &visitor))
+                    .map_err(|e: DeError| e.at(span))
             }
-            _ => Err(de::Error::invalid_type(self.unexpected(), &visitor)).map_err(|e: DeError| e.at(span)),
+            _ => Err(de::Error::invalid_type(self.unexpected(), &visitor))
+                .map_err(|e: DeError| e.at(span)),
         }
     }
 }
@@ -174,7 +176,9 @@ fn parse_int(t: &str) -> Option<Int> {
 
 fn parse_bool(t: &str) -> Option<bool> {
     match t {
-        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => Some(true),
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            Some(true)
+        }
         "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
             Some(false)
         }
@@ -234,10 +238,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 }
             }
             Value::Seq(items) => visitor.visit_seq(SeqDe { items, index: 0 }),
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries,
-                index: 0,
-            }),
+            Value::Map(entries) => visitor.visit_map(MapDe { entries, index: 0 }),
         };
         r.map_err(|e: DeError| e.at(span))
     }
@@ -350,7 +351,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         .map_err(|e: DeError| e.at(span))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -440,7 +445,10 @@ struct MapDe<'a> {
 impl<'de> de::MapAccess<'de> for MapDe<'de> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some(entry) = self.entries.get(self.index) else {
             return Ok(None);
         };
@@ -488,7 +496,10 @@ impl<'de> de::EnumAccess<'de> for EnumDe<'de> {
     type Error = DeError;
     type Variant = NodeDe<'de>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, NodeDe<'de>), DeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, NodeDe<'de>), DeError> {
         let v = seed.deserialize(KeyDe(&self.0.key))?;
         Ok((v, NodeDe(&self.0.value)))
     }

@@ -5,9 +5,10 @@
 //! included) and the size of the input are bounded by [`Limits`], and every violation is a
 //! [`YamlError`] with a position. Typed values are read from the tree by [`de::from_node`], which
 //! follows Kubernetes' lenient scalar rules (a plain `1` is a fine string), and semantic checks
-//! find the span of any field again with [`Node::lookup`].
+//! find the span of any field again with [`Node::lookup`]. [`emit`] writes YAML back out.
 
 pub mod de;
+pub mod emit;
 
 use std::collections::HashMap;
 
@@ -115,10 +116,11 @@ impl Node {
                     span = e.key_span;
                     &e.value
                 }),
-                Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| {
-                    span = n.span;
-                    n
-                }),
+                Value::Seq(items) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .inspect(|n| span = n.span),
                 Value::Scalar(_) => None,
             };
             match next {
@@ -198,9 +200,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
                 None
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let forced_str = tag
-                    .as_ref()
-                    .is_some_and(|t| t.core_suffix() == Some("str"));
+                let forced_str = tag.as_ref().is_some_and(|t| t.core_suffix() == Some("str"));
                 let plain = matches!(style, ScalarStyle::Plain) && !forced_str;
                 let node = Node {
                     value: Value::Scalar(Scalar {

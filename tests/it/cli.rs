@@ -43,33 +43,62 @@ spec:
 #[test]
 fn renders_to_stdout_and_ignores_other_kinds() {
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("a.yaml"), format!("{SERVICE}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")).unwrap();
+    fs::write(
+        tmp.path().join("a.yaml"),
+        format!("{SERVICE}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"),
+    )
+    .unwrap();
     let o = run(&["render", "--verbose", "."], Some(tmp.path()), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout.clone()).unwrap();
-    assert!(out.starts_with("apiVersion: v1\nkind: ServiceAccount\n"), "{out}");
-    assert_eq!(out.matches("\n---\n").count() + 1, 5, "SA, Role, RoleBinding, Service, Deployment");
-    assert!(stderr(&o).contains("ignored 1 x v1/ConfigMap"), "{}", stderr(&o));
+    assert!(
+        out.starts_with("apiVersion: v1\nkind: ServiceAccount\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("\n---\n").count() + 1,
+        5,
+        "SA, Role, RoleBinding, Service, Deployment"
+    );
+    assert!(
+        stderr(&o).contains("ignored 1 x v1/ConfigMap"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn syntax_errors_name_the_file_and_line_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("ok.yaml"), SERVICE).unwrap();
-    fs::write(tmp.path().join("bad.yaml"), "apiVersion: v1\nkind: [unclosed\n").unwrap();
+    fs::write(
+        tmp.path().join("bad.yaml"),
+        "apiVersion: v1\nkind: [unclosed\n",
+    )
+    .unwrap();
     let o = run(&["render", "."], Some(tmp.path()), &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(o.stdout.is_empty(), "nothing on stdout when the input has errors");
+    assert!(
+        o.stdout.is_empty(),
+        "nothing on stdout when the input has errors"
+    );
     let e = stderr(&o);
     assert!(e.contains("error[NIMC001]"), "{e}");
-    assert!(e.contains("--> bad.yaml:3:1") || e.contains("--> bad.yaml:2:"), "{e}");
+    assert!(
+        e.contains("--> bad.yaml:3:1") || e.contains("--> bad.yaml:2:"),
+        "{e}"
+    );
     assert!(e.contains("help:"), "{e}");
 }
 
 #[test]
 fn unknown_fields_are_errors_with_a_suggestion() {
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("svc.yaml"), SERVICE.replace("  storage:", "  replica: 2\n  storage:")).unwrap();
+    fs::write(
+        tmp.path().join("svc.yaml"),
+        SERVICE.replace("  storage:", "  replica: 2\n  storage:"),
+    )
+    .unwrap();
     let o = run(&["render", "svc.yaml"], Some(tmp.path()), &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -83,13 +112,23 @@ fn semantic_errors_point_at_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(
         tmp.path().join("svc.yaml"),
-        SERVICE.replace("    emptyDir: {}\n", "    emptyDir: {}\n    hostPath: /data\n"),
+        SERVICE.replace(
+            "    emptyDir: {}\n",
+            "    emptyDir: {}\n    hostPath: /data\n",
+        ),
     )
     .unwrap();
-    let o = run(&["render", "svc.yaml", "--format", "github"], Some(tmp.path()), &[]);
+    let o = run(
+        &["render", "svc.yaml", "--format", "github"],
+        Some(tmp.path()),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.starts_with("::error file=svc.yaml,line=10,col=3,title=NIMC007::"), "{e}");
+    assert!(
+        e.starts_with("::error file=svc.yaml,line=10,col=3,title=NIMC007::"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -116,9 +155,16 @@ fn output_dir_is_all_or_nothing() {
     fs::create_dir(&input).unwrap();
     fs::write(input.join("svc.yaml"), SERVICE).unwrap();
     let out = tmp.path().join("out");
-    let o = run(&["render", "in", "--output-dir", "out"], Some(tmp.path()), &[]);
+    let o = run(
+        &["render", "in", "--output-dir", "out"],
+        Some(tmp.path()),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let mut names: Vec<String> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     assert_eq!(
         names,
@@ -134,20 +180,42 @@ fn output_dir_is_all_or_nothing() {
 
     // A broken input leaves the previous output untouched.
     fs::write(input.join("broken.yaml"), "kind: [\n").unwrap();
-    let o = run(&["render", "in", "--output-dir", "out"], Some(tmp.path()), &[]);
+    let o = run(
+        &["render", "in", "--output-dir", "out"],
+        Some(tmp.path()),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(fs::read_dir(&out).unwrap().count(), 5);
 
     // A rename replaces the directory: no stale files remain.
     fs::remove_file(input.join("broken.yaml")).unwrap();
-    fs::write(input.join("svc.yaml"), SERVICE.replace("name: demo", "name: other")).unwrap();
-    let o = run(&["render", "in", "--output-dir", "out"], Some(tmp.path()), &[]);
+    fs::write(
+        input.join("svc.yaml"),
+        SERVICE.replace("name: demo", "name: other"),
+    )
+    .unwrap();
+    let o = run(
+        &["render", "in", "--output-dir", "out"],
+        Some(tmp.path()),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0));
-    assert!(fs::read_dir(&out).unwrap().all(|e| e.unwrap().file_name().to_string_lossy().contains("other")));
+    assert!(
+        fs::read_dir(&out).unwrap().all(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("other"))
+    );
 
     // A directory with foreign content is refused, not deleted.
     fs::write(out.join("notes.txt"), "mine").unwrap();
-    let o = run(&["render", "in", "--output-dir", "out"], Some(tmp.path()), &[]);
+    let o = run(
+        &["render", "in", "--output-dir", "out"],
+        Some(tmp.path()),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(out.join("notes.txt").exists());
 }
@@ -155,8 +223,16 @@ fn output_dir_is_all_or_nothing() {
 #[test]
 fn output_is_identical_across_runs_threads_and_file_order() {
     let examples = root().join("examples");
-    let a = run(&["render", examples.to_str().unwrap()], None, &[("RAYON_NUM_THREADS", "1")]);
-    let b = run(&["render", examples.to_str().unwrap()], None, &[("RAYON_NUM_THREADS", "4")]);
+    let a = run(
+        &["render", examples.to_str().unwrap()],
+        None,
+        &[("RAYON_NUM_THREADS", "1")],
+    );
+    let b = run(
+        &["render", examples.to_str().unwrap()],
+        None,
+        &[("RAYON_NUM_THREADS", "4")],
+    );
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
     assert!(!a.stdout.is_empty());
     assert_eq!(a.stdout, b.stdout, "thread count changed the output");

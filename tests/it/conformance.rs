@@ -50,8 +50,16 @@ fn conformance_cases_in_scope_are_exact() {
         }
     }
     println!("conformance (in scope): {exact}/{in_scope} cases exact");
-    assert!(in_scope > 0, "no conformance cases found in {}", cases_dir.display());
-    assert!(failures.is_empty(), "in-scope cases not exact:\n{}", failures.join("\n"));
+    assert!(
+        in_scope > 0,
+        "no conformance cases found in {}",
+        cases_dir.display()
+    );
+    assert!(
+        failures.is_empty(),
+        "in-scope cases not exact:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn score(case: &Path, compare: &Path, facts: &Path, tmp: &Path) -> (String, bool) {
@@ -65,7 +73,10 @@ fn score(case: &Path, compare: &Path, facts: &Path, tmp: &Path) -> (String, bool
         .expect("run nimc");
     if !out.status.success() {
         return (
-            format!("{name}: render failed: {}", String::from_utf8_lossy(&out.stderr)),
+            format!(
+                "{name}: render failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
             false,
         );
     }
@@ -79,5 +90,8 @@ fn score(case: &Path, compare: &Path, facts: &Path, tmp: &Path) -> (String, bool
         .output()
         .expect("python3 with PyYAML is needed for the conformance test");
     let text = String::from_utf8_lossy(&report.stdout).into_owned();
-    (text.trim_end().to_string(), report.status.success() && !text.contains("EXTRA "))
+    (
+        text.trim_end().to_string(),
+        report.status.success() && !text.contains("EXTRA "),
+    )
 }

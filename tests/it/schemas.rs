@@ -44,10 +44,21 @@ fn core_objects_read_back_into_their_types_losslessly() {
             "ResourceClaimTemplate" => round_trip::<resource::v1::ResourceClaimTemplate>(&v),
             _ => continue,
         };
-        assert_eq!(back, v, "{kind} lost or changed a field in a typed round trip");
+        assert_eq!(
+            back, v,
+            "{kind} lost or changed a field in a typed round trip"
+        );
         *seen.entry(kind).or_insert(0) += 1;
     }
-    for k in ["Deployment", "Service", "Job", "HorizontalPodAutoscaler", "Ingress", "ResourceClaimTemplate", "PersistentVolumeClaim"] {
+    for k in [
+        "Deployment",
+        "Service",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "ResourceClaimTemplate",
+        "PersistentVolumeClaim",
+    ] {
         assert!(seen.contains_key(k), "the examples render no {k}");
     }
 }
@@ -80,9 +91,18 @@ fn third_party_objects_validate_against_upstream_crds() {
             v["apiVersion"].as_str().unwrap().to_string(),
             v["kind"].as_str().unwrap().to_string(),
         );
-        let Some(validator) = validators.get(&key) else { continue };
-        let errors: Vec<String> = validator.iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "{key:?} {}: {errors:#?}", v["metadata"]["name"]);
+        let Some(validator) = validators.get(&key) else {
+            continue;
+        };
+        let errors: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{key:?} {}: {errors:#?}",
+            v["metadata"]["name"]
+        );
         *checked.entry(key.1).or_insert(0) += 1;
     }
     for k in ["HTTPRoute", "GRPCRoute", "ServiceMonitor", "InferencePool"] {
