@@ -168,6 +168,8 @@ fn render(
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             match manifest::write_yaml(&result.objects, &mut out).and_then(|_| out.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
+                // The reader went away (`nimc render | head`): not our failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }
         }

@@ -65,53 +65,95 @@ fn cache(
     let mut spec = obj.spec.clone();
     defaults::nim_cache(&mut spec);
     let status = obj.status.clone().unwrap_or_default();
-    let pvc = spec.storage.pvc.clone().unwrap_or_default();
-    let claim_name = match pvc.name.as_deref() {
-        Some(n) if !n.is_empty() => n.to_string(),
-        _ => status
-            .pvc
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| pvc.claim_name(&name)),
-    };
+    // The cache's own objects use the name from the spec; the status is not read for it.
+    let claim_name = spec
+        .storage
+        .pvc
+        .clone()
+        .unwrap_or_default()
+        .claim_name(&name);
     let puller = spec.source.model_puller().to_string();
-    let cache_type = match status.type_.as_deref() {
-        Some("native") => CacheType::Native,
-        Some("model-free") => CacheType::ModelFree,
-        Some(_) => CacheType::Manifest,
-        None if spec.source.is_optimized() && facts.is_native_image(&puller) => CacheType::Native,
-        None if spec.source.is_hf_model() && facts.lacks_manifest(&puller) => CacheType::ModelFree,
-        None => CacheType::Manifest,
+    let source = &spec.source;
+    // Upstream re-resolves the protocol on every reconcile and only an NGC source without
+    // modelEndpoint can be native; a stale `native` elsewhere is cleared.
+    let native = match status.type_.as_deref() {
+        Some("native") => source.is_optimized(),
+        _ => source.is_optimized() && facts.is_native_image(&puller),
     };
+    let model_free = match status.type_.as_deref() {
+        Some("model-free") => true,
+        Some(_) => false,
+        None => source.is_hf_model() && facts.lacks_manifest(&puller),
+    };
+    let cache_type = if native {
+        CacheType::Native
+    } else if model_free {
+        CacheType::ModelFree
+    } else {
+        CacheType::Manifest
+    };
+    if cache_type == CacheType::ModelFree
+        && source.hf_like().is_some_and(|h| h.model_name.is_none())
+    {
+        diags.push(
+            input
+                .diag("NIMC015", cr.origin, "/spec/source", format!(
+                    "NIMCache {name}: a model-free image downloads by model URI, which a datasetName cannot give"
+                ))
+                .help("use modelName, or a model puller image that ships a model manifest"),
+        );
+        return None;
+    }
     let mut profiles = Vec::new();
-    if spec.source.is_optimized() && cache_type != CacheType::Native {
-        let explicit = spec
-            .source
+    if source.is_optimized() && cache_type != CacheType::Native {
+        let explicit = source
             .ngc
             .as_ref()
             .and_then(|n| n.model.as_ref())
             .map(|m| m.profiles.clone())
             .unwrap_or_default();
-        let annotated = obj
+        let annotation = obj
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(SELECTED_PROFILES))
-            .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
-            .unwrap_or_default();
-        let observed: Vec<String> = status.profiles.iter().map(|p| p.name.clone()).collect();
-        profiles = [explicit, annotated, observed]
-            .into_iter()
-            .find(|l| !l.is_empty())
-            .unwrap_or_default();
-        if profiles.is_empty() {
+            .and_then(|a| a.get(SELECTED_PROFILES));
+        let problem = if !explicit.is_empty() {
+            profiles = explicit;
+            None
+        } else if let Some(text) = annotation {
+            // When the annotation is present the operator uses it alone.
+            match serde_json::from_str::<Vec<String>>(text) {
+                Ok(list) if !list.is_empty() => {
+                    profiles = list;
+                    None
+                }
+                Ok(_) => Some((
+                    "/metadata/annotations",
+                    format!("the {SELECTED_PROFILES} annotation lists no profiles"),
+                )),
+                Err(e) => Some((
+                    "/metadata/annotations",
+                    format!(
+                        "the {SELECTED_PROFILES} annotation is not a JSON list of strings: {e}"
+                    ),
+                )),
+            }
+        } else {
+            // Not read by upstream for the Job, but it records what the operator selected.
+            profiles = status.profiles.iter().map(|p| p.name.clone()).collect();
+            profiles.is_empty().then(|| {
+                (
+                    "/spec/source/ngc",
+                    "cannot tell which model profiles the Job downloads".to_string(),
+                )
+            })
+        };
+        if let Some((pointer, message)) = problem {
             diags.push(
                 input
-                    .diag("NIMC010", cr.origin, "/spec/source/ngc", format!(
-                        "NIMCache {name}: cannot tell which model profiles the Job downloads"
-                    ))
+                    .diag("NIMC010", cr.origin, pointer, format!("NIMCache {name}: {message}"))
                     .help(format!(
-                        "list them in spec.source.ngc.model.profiles (or [all]), set the {SELECTED_PROFILES} annotation to a JSON list, or keep the NIMCache status (status.profiles) in the file"
+                        "list the profiles in spec.source.ngc.model.profiles (or [all]), set the {SELECTED_PROFILES} annotation to a JSON list, or keep the NIMCache status (status.profiles) in the file"
                     )),
             );
             return None;

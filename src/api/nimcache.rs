@@ -145,9 +145,9 @@ pub struct NimProfile {
 }
 
 impl NimSource {
-    /// The active Hugging-Face-style source (hf or dataStore).
+    /// The active Hugging-Face-style source (dataStore, then hf, as upstream checks them).
     pub fn hf_like(&self) -> Option<&HfSource> {
-        self.hf.as_ref().or(self.data_store.as_ref())
+        self.data_store.as_ref().or(self.hf.as_ref())
     }
 
     /// NGC without `modelEndpoint`: the operator's "optimized NIM".

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Object;
-use super::meta::{Map, env, managed_by, merge_env, object_meta, some_str, some_vec};
+use super::meta::{Map, env, env_list, managed_by, merge_env, object_meta, some_str, some_vec};
 use super::rbac::{binding, scc_rule};
 use super::storage::claim;
 use super::workload::{CA_SCRIPT, proxy_env};
@@ -115,7 +115,7 @@ fn job(c: &Cache, facts: &Facts) -> Job {
     let mut command = None;
     let mut args = None;
     let mut termination = true;
-    let (variant_env, mut mounts) = if c.cache_type == CacheType::Native && source.ngc.is_some() {
+    let (variant_env, mut mounts) = if c.cache_type == CacheType::Native && source.is_optimized() {
         (
             Vec::new(),
             vec![
@@ -191,10 +191,10 @@ fn job(c: &Cache, facts: &Facts) -> Job {
             (vec![env("NIM_CACHE_PATH", "/model-store")], store)
         }
     };
-    let mut env_list = merge_env(&variant_env, &spec.env);
-    if c.cache_type == CacheType::Native && source.ngc.is_some() {
-        env_list = merge_env(
-            &env_list,
+    let mut env_vars = merge_env(&variant_env, &spec.env);
+    if c.cache_type == CacheType::Native && source.is_optimized() {
+        env_vars = merge_env(
+            &env_vars,
             &[
                 env("NIM_ENGINE_MODEL_DOWNLOAD_ONLY", "1"),
                 env("NIM_ENGINE_MODEL_PATH", format!("/model/{}", c.name)),
@@ -220,7 +220,7 @@ fn job(c: &Cache, facts: &Facts) -> Job {
                 run_as_non_root: Some(false),
                 ..Default::default()
             }),
-            env: some_vec(&env_list),
+            env: env_list(&env_vars),
             volume_mounts: Some(m),
             ..Default::default()
         });
@@ -232,14 +232,14 @@ fn job(c: &Cache, facts: &Facts) -> Job {
             image_pull_policy: ic.image.pull_policy.clone().filter(|p| !p.is_empty()),
             command: some_vec(&ic.command),
             args: some_vec(ic.args.as_deref().unwrap_or_default()),
-            env: some_vec(&merge_env(&ic.env, &env_list)),
+            env: env_list(&merge_env(&ic.env, &env_vars)),
             working_dir: ic.working_dir.clone().filter(|w| !w.is_empty()),
             volume_mounts: Some(mounts.clone()),
             ..Default::default()
         });
     }
     if let Some(p) = &spec.proxy {
-        env_list = merge_env(&env_list, &proxy_env(p));
+        env_vars = merge_env(&env_vars, &proxy_env(p));
     }
     if cert.is_some() {
         mounts.push(mount("ca-cert-volume", "/etc/ssl", ""));
@@ -261,7 +261,7 @@ fn job(c: &Cache, facts: &Facts) -> Job {
         image: Some(puller),
         command,
         args,
-        env: some_vec(&env_list),
+        env: env_list(&env_vars),
         env_from: (!auth.is_empty()).then(|| {
             vec![EnvFromSource {
                 secret_ref: Some(SecretEnvSource {
@@ -377,9 +377,10 @@ fn job(c: &Cache, facts: &Facts) -> Job {
                     service_account_name: Some(SERVICE_ACCOUNT.into()),
                     tolerations: some_vec(&spec.tolerations),
                     node_selector: (!node_selector.is_empty()).then_some(node_selector),
-                    image_pull_secrets: Some(vec![LocalObjectReference {
-                        name: source.pull_secret().to_string(),
-                    }]),
+                    // Upstream always lists one secret; with no name it is an empty entry,
+                    // which means the same as none.
+                    image_pull_secrets: some_str(source.pull_secret())
+                        .map(|name| vec![LocalObjectReference { name }]),
                     volumes: Some(volumes),
                     containers: vec![container],
                     init_containers: some_vec(&init),

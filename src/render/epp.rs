@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::Object;
 use super::crd::{self, EndpointPickerRef, InferencePool, InferencePoolSpec, PortNumber};
-use super::meta::{Map, object_meta, some_vec};
+use super::meta::{Map, env_list, object_meta, some_vec};
 use super::network::api_port;
 use super::rbac::binding;
 use crate::api::EppConfig;
@@ -246,7 +246,7 @@ fn deployment(
         image_pull_policy: s.spec.image.pull_policy.clone().filter(|p| !p.is_empty()),
         command: some_vec(&c.command),
         args: some_vec(&args),
-        env: some_vec(&c.env),
+        env: env_list(&c.env),
         ports: some_vec(&ports),
         liveness_probe: Some(epp.liveness_probe.clone().unwrap_or_else(default_probe)),
         readiness_probe: Some(epp.readiness_probe.clone().unwrap_or_else(default_probe)),

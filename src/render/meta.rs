@@ -56,6 +56,20 @@ pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
+/// A container's env list as the operator's typed objects print it: an empty value is left
+/// out (Go's `omitempty`), and an empty list is no list.
+pub fn env_list(env: &[EnvVar]) -> Option<Vec<EnvVar>> {
+    let out: Vec<EnvVar> = env
+        .iter()
+        .map(|e| EnvVar {
+            name: e.name.clone(),
+            value: e.value.clone().filter(|v| !v.is_empty()),
+            value_from: e.value_from.clone(),
+        })
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
 /// An env var read from a Secret key.
 pub fn secret_env(name: &str, secret: &str, key: &str, optional: Option<bool>) -> EnvVar {
     EnvVar {

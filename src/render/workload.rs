@@ -18,7 +18,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::dra;
 use super::meta::{
-    Map, env, merge_env, non_empty, object_meta, remove_env, secret_env, some_str, some_vec,
+    Map, env, env_list, merge_env, non_empty, object_meta, remove_env, secret_env, some_str,
+    some_vec,
 };
 use super::network::{api_port, grpc_port, metrics_port, named_ports};
 use crate::api::{NimContainerSpec, ProbeSpec};
@@ -87,7 +88,7 @@ fn pod_spec(s: &Service, facts: &Facts) -> PodSpec {
             command: some_vec(&sc.command),
             args: some_vec(sc.args.as_deref().unwrap_or_default()),
             working_dir: sc.working_dir.clone().filter(|w| !w.is_empty()),
-            env: some_vec(&merge_env(&base, &sc.env)),
+            env: env_list(&merge_env(&base, &sc.env)),
             volume_mounts: some_vec(&mounts),
             ..Default::default()
         };
@@ -485,7 +486,7 @@ fn main_container(s: &Service, mounts: Vec<VolumeMount>, base: &[EnvVar]) -> Con
             default_probe("/v1/health/ready", 30, 120),
         ),
         volume_mounts: Some(mounts),
-        env: some_vec(&main_env(s, base)),
+        env: env_list(&main_env(s, base)),
         ..Default::default()
     }
 }
@@ -512,7 +513,7 @@ fn init_containers(s: &Service, base: &[EnvVar]) -> Vec<Container> {
                 run_as_non_root: Some(false),
                 ..Default::default()
             }),
-            env: some_vec(base),
+            env: env_list(base),
             volume_mounts: Some(mounts.clone()),
             ..Default::default()
         });
@@ -525,7 +526,7 @@ fn init_containers(s: &Service, base: &[EnvVar]) -> Vec<Container> {
             command: some_vec(&ic.command),
             args: some_vec(ic.args.as_deref().unwrap_or_default()),
             working_dir: ic.working_dir.clone().filter(|w| !w.is_empty()),
-            env: some_vec(&merge_env(base, &ic.env)),
+            env: env_list(&merge_env(base, &ic.env)),
             volume_mounts: Some(mounts.clone()),
             ..Default::default()
         });
