@@ -8,5 +8,6 @@
 mod cli;
 mod conformance;
 mod examples;
+mod rules;
 mod schemas;
 mod support;

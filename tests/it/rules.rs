@@ -1,0 +1,347 @@
+//! Crafted inputs for behaviour the public examples do not cover: each test renders a small
+//! document and asserts the fields the operator's code decides.
+
+use serde_json::Value;
+
+use crate::support::yaml_docs;
+use nimc::facts::Facts;
+use nimc::source::Sources;
+
+fn compile(yaml: &str, facts: &Facts) -> nimc::Compilation {
+    nimc::compile(&Sources::from_texts([("input.yaml", yaml)]), facts)
+}
+
+/// Render and return the objects as JSON, keyed by "Kind/name".
+fn render(yaml: &str) -> Vec<Value> {
+    render_with(yaml, &Facts::default())
+}
+
+fn render_with(yaml: &str, facts: &Facts) -> Vec<Value> {
+    let c = compile(yaml, facts);
+    assert!(!c.has_errors(), "{:#?}", c.diagnostics);
+    yaml_docs(&nimc::manifest::to_yaml(&c.objects))
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+fn codes(yaml: &str) -> Vec<&'static str> {
+    compile(yaml, &Facts::default())
+        .diagnostics
+        .iter()
+        .map(|d| d.code)
+        .collect()
+}
+
+const SVC: &str = "apiVersion: apps.nvidia.com/v1alpha1
+kind: NIMService
+metadata:
+  name: svc
+  namespace: ns
+spec:
+  image:
+    repository: nvcr.io/nim/x
+    tag: '1.0'
+  authSecret: ngc
+  storage:
+    emptyDir: {}
+  expose:
+    service:
+      port: 8000
+";
+
+fn env_of(container: &Value) -> Vec<(String, Option<String>)> {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn proxy_env_comes_first_and_empty_values_are_left_out() {
+    let objs = render(&format!(
+        "{SVC}  proxy:\n    httpsProxy: http://p:3128\n  env:\n  - name: HTTPS_PROXY\n    value: user\n  - name: ZZZ\n    value: z\n"
+    ));
+    let d = find(&objs, "Deployment", "svc");
+    let env = env_of(&d["spec"]["template"]["spec"]["containers"][0]);
+    let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names[..9],
+        [
+            "NIM_SDK_USE_NATIVE_TLS",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "NO_PROXY",
+            "https_proxy",
+            "http_proxy",
+            "no_proxy",
+            "ZZZ",
+            "NIM_CACHE_PATH"
+        ]
+    );
+    assert_eq!(
+        env[1].1.as_deref(),
+        Some("http://p:3128"),
+        "the proxy wins over the user"
+    );
+    assert_eq!(env[2].1, None, "an empty proxy value is left out");
+    // A proxy without a CA: no CA init container, but the Role grants anyuid (as upstream).
+    assert!(d["spec"]["template"]["spec"]["initContainers"].is_null());
+    assert_eq!(
+        find(&objs, "Role", "svc")["rules"][0]["resourceNames"][0],
+        "anyuid"
+    );
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["annotations"]["openshift.io/required-scc"],
+        "nonroot"
+    );
+}
+
+#[test]
+fn grpc_and_metrics_ports_add_env_ports_and_endpoints() {
+    let objs = render(&format!(
+        "{SVC}      grpcPort: 50051\n      metricsPort: 8002\n  metrics:\n    enabled: true\n    serviceMonitor: {{}}\n"
+    ));
+    let d = find(&objs, "Deployment", "svc");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    let env = env_of(c);
+    let tail: Vec<&str> = env[env.len() - 3..]
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "NIM_GRPC_API_PORT",
+            "NIM_TRITON_GRPC_PORT",
+            "NIM_TRITON_METRICS_PORT"
+        ]
+    );
+    let ports: Vec<&str> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["api", "grpc", "metrics"]);
+    let sm = find(&objs, "ServiceMonitor", "svc");
+    assert_eq!(sm["spec"]["endpoints"][1]["path"], "/metrics");
+    assert_eq!(sm["spec"]["endpoints"][1]["port"], "metrics");
+}
+
+#[test]
+fn tolerations_keep_seconds_and_node_selectors_stay_strings() {
+    let objs = render(&format!(
+        "{SVC}  nodeSelector:\n    gpu: 'true'\n    count: '123'\n  tolerations:\n  - key: k\n    operator: Exists\n    effect: NoExecute\n    tolerationSeconds: 30\n"
+    ));
+    let pod = &find(&objs, "Deployment", "svc")["spec"]["template"]["spec"];
+    assert_eq!(pod["tolerations"][0]["tolerationSeconds"], 30);
+    assert_eq!(pod["nodeSelector"]["gpu"], "true");
+    assert_eq!(pod["nodeSelector"]["count"], "123");
+}
+
+#[test]
+fn missing_expose_service_means_port_8000() {
+    let objs = render(&SVC.replace("  expose:\n    service:\n      port: 8000\n", ""));
+    let svc = find(&objs, "Service", "svc");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8000);
+    let c = &find(&objs, "Deployment", "svc")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["ports"][0]["containerPort"], 8000);
+}
+
+#[test]
+fn hpa_metrics_sorted_quantities_canonical_replicas_from_min() {
+    let objs = render(&format!(
+        "{SVC}  scale:\n    enabled: true\n    hpa:\n      minReplicas: 2\n      maxReplicas: 5\n      metrics:\n      - type: Resource\n        resource:\n          name: cpu\n          target:\n            type: AverageValue\n            averageValue: '1.5'\n      - type: External\n        external:\n          metric:\n            name: q\n          target:\n            type: Value\n            value: '1000'\n      behavior:\n        scaleUp:\n          tolerance: '0.05'\n"
+    ));
+    let hpa = find(&objs, "HorizontalPodAutoscaler", "svc");
+    assert_eq!(hpa["spec"]["metrics"][0]["type"], "External");
+    assert_eq!(
+        hpa["spec"]["metrics"][0]["external"]["target"]["value"],
+        "1k"
+    );
+    assert_eq!(
+        hpa["spec"]["metrics"][1]["resource"]["target"]["averageValue"],
+        "1500m"
+    );
+    assert_eq!(hpa["spec"]["behavior"]["scaleUp"]["tolerance"], "50m");
+    assert_eq!(find(&objs, "Deployment", "svc")["spec"]["replicas"], 2);
+}
+
+#[test]
+fn init_and_sidecar_containers_get_base_env_and_mounts() {
+    let objs = render(&format!(
+        "{SVC}  initContainers:\n  - name: init\n    image:\n      repository: busybox\n      tag: '1'\n    env:\n    - name: NIM_LOG_LEVEL\n      value: DEBUG\n  sidecarContainers:\n  - name: side\n    image:\n      repository: busybox\n      tag: '1'\n      pullPolicy: Always\n"
+    ));
+    let pod = &find(&objs, "Deployment", "svc")["spec"]["template"]["spec"];
+    let init = &pod["initContainers"][0];
+    assert_eq!(
+        env_of(init)[0],
+        ("NIM_LOG_LEVEL".to_string(), Some("DEBUG".to_string()))
+    );
+    let mounts: Vec<&str> = init["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/model-store", "/scratch"]);
+    let side = &pod["containers"][1];
+    assert_eq!(side["imagePullPolicy"], "Always");
+    let mounts: Vec<&str> = side["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/model-store", "/dev/shm", "/scratch"]);
+    let vols: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vols, ["dshm", "scratch", "model-store"]);
+}
+
+#[test]
+fn native_images_use_the_native_layout() {
+    let mut facts = Facts::default();
+    facts.images.insert(
+        "nvcr.io/nim/x:1.0".into(),
+        nimc::facts::ImageFacts {
+            model_download_protocol: Some("native-v1".into()),
+            model_manifest: None,
+        },
+    );
+    let objs = render_with(SVC, &facts);
+    let c = &find(&objs, "Deployment", "svc")["spec"]["template"]["spec"]["containers"][0];
+    let env = env_of(c);
+    // The auth secret pair goes first (both optional), then the engine path.
+    assert_eq!(c["env"][0]["name"], "NGC_API_KEY");
+    assert_eq!(c["env"][0]["valueFrom"]["secretKeyRef"]["optional"], true);
+    assert_eq!(c["env"][1]["name"], "HF_TOKEN");
+    assert_eq!(c["env"][1]["valueFrom"]["secretKeyRef"]["optional"], true);
+    assert_eq!(
+        env[2],
+        (
+            "NIM_ENGINE_MODEL_PATH".to_string(),
+            Some("/model".to_string())
+        )
+    );
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/model", "/opt/cache", "/dev/shm"]);
+}
+
+const CACHE: &str = "apiVersion: apps.nvidia.com/v1alpha1
+kind: NIMCache
+metadata:
+  name: c
+  namespace: ns
+spec:
+  source:
+    ngc:
+      authSecret: ngc
+      modelPuller: nvcr.io/nim/x:1.0
+  storage:
+    pvc:
+      create: true
+      size: 10Gi
+      volumeAccessMode: ReadWriteOnce
+";
+
+#[test]
+fn cache_profiles_come_from_the_annotation_alone() {
+    let annotated = CACHE.replace(
+        "  namespace: ns\n",
+        "  namespace: ns\n  annotations:\n    nvidia.com/selected-profiles: '[\"b\", \"a\"]'\n",
+    );
+    let objs = render(&format!(
+        "{annotated}status:\n  profiles:\n  - name: fromstatus\n"
+    ));
+    let job = find(&objs, "Job", "c-job");
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["args"], serde_json::json!(["--profiles", "b", "a"]));
+    assert!(
+        job["spec"]["template"]["spec"]["imagePullSecrets"].is_null(),
+        "no pull secret: no entry"
+    );
+    let empty = CACHE.replace(
+        "  namespace: ns\n",
+        "  namespace: ns\n  annotations:\n    nvidia.com/selected-profiles: '[]'\n",
+    );
+    assert_eq!(
+        codes(&format!(
+            "{empty}status:\n  profiles:\n  - name: fromstatus\n"
+        )),
+        ["NIMC010"]
+    );
+    assert_eq!(
+        codes(CACHE),
+        ["NIMC010"],
+        "no profiles anywhere: nimc does not guess"
+    );
+}
+
+#[test]
+fn universal_caches_are_never_native() {
+    let universal = CACHE.replace(
+        "      modelPuller: nvcr.io/nim/x:1.0\n",
+        "      modelPuller: nvcr.io/nim/x:1.0\n      modelEndpoint: ngc://org/model:1\n",
+    );
+    let objs = render(&format!("{universal}status:\n  type: native\n"));
+    let c = &find(&objs, "Job", "c-job")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["command"], serde_json::json!(["create-model-store"]));
+    assert_eq!(
+        c["args"],
+        serde_json::json!([
+            "--model-repo",
+            "ngc://org/model:1",
+            "--model-store",
+            "/model-store"
+        ])
+    );
+}
+
+#[test]
+fn invalid_input_is_refused_with_codes() {
+    assert_eq!(codes(&SVC.replace("  name: svc\n", "")), ["NIMC004"]);
+    assert_eq!(codes(&format!("{SVC}  labels:\n    app: x\n")), ["NIMC008"]);
+    assert_eq!(
+        codes(&SVC.replace("    emptyDir: {}\n", "    nimCache:\n      name: missing\n")),
+        ["NIMC009"]
+    );
+    assert_eq!(
+        codes(&format!(
+            "{SVC}    router:\n      gateway:\n        name: g\n        namespace: n\n"
+        )),
+        ["NIMC017"]
+    );
+    let mut old = Facts::default();
+    old.kubernetes_version = "v1.33.4".into();
+    let dra = format!("{SVC}  draResources:\n  - resourceClaimTemplateName: t\n");
+    let c = compile(&dra, &old);
+    assert_eq!(
+        c.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["NIMC012"]
+    );
+    assert!(
+        c.objects.is_empty(),
+        "nothing is rendered when there are errors"
+    );
+}
