@@ -332,8 +332,10 @@ fn invalid_input_is_refused_with_codes() {
         )),
         ["NIMC017"]
     );
-    let mut old = Facts::default();
-    old.kubernetes_version = "v1.33.4".into();
+    let old = Facts {
+        kubernetes_version: "v1.33.4".into(),
+        ..Facts::default()
+    };
     let dra = format!("{SVC}  draResources:\n  - resourceClaimTemplateName: t\n");
     let c = compile(&dra, &old);
     assert_eq!(
