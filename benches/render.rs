@@ -117,24 +117,18 @@ fn main() {
     times.remove(0); // warm-up
     if std::env::var_os("NIMC_BENCH_PHASES").is_some() {
         let t = Instant::now();
-        let (input, _) = nimc::load::load(&sources);
+        let (mut input, _) = nimc::load::load(&sources);
         println!("load {:?}", t.elapsed());
         let t = Instant::now();
-        let (model, _) = nimc::resolve::resolve(&input, &facts);
+        let (model, _) = nimc::resolve::resolve(&mut input, &facts);
         println!("resolve {:?}", t.elapsed());
         let t = Instant::now();
         let objs = nimc::render::render(&model, &facts);
-        println!("render {:?}", t.elapsed());
-        let t = Instant::now();
-        let n: usize = objs
-            .iter()
-            .map(|r| nimc::manifest::object_yaml(&r.object).len())
-            .sum();
-        println!("emit 1 thread {:?} {n}", t.elapsed());
+        println!("render+serialise {:?}", t.elapsed());
         let t = Instant::now();
         let mut out = Counter(0);
         nimc::manifest::write_yaml(&objs, &mut out).unwrap();
-        println!("yaml {:?} {}", t.elapsed(), out.0);
+        println!("write {:?} {}", t.elapsed(), out.0);
     }
     times.sort();
     let per_cr = |d: Duration| d.as_secs_f64() * 1e6 / SERVICES as f64;

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! [edge] source::read(paths)          -> Sources            files, sorted; the only file I/O
-//! [pure] load::load(&Sources)         -> Input, diags       YAML trees + typed CRs (parallel)
+//! [pure] load::load(&Sources)         -> Input, diags       typed CRs (parallel per file)
 //! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
 //! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
 //! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, install order
@@ -59,7 +59,7 @@ impl Compilation {
 
 /// Compile sources under the given cluster facts. Pure: no I/O, no clock, no environment.
 pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
-    let (input, mut diagnostics) = load::load(sources);
+    let (mut input, mut diagnostics) = load::load(sources);
     let mut out = Compilation {
         ignored: input.ignored.clone(),
         counts: BTreeMap::from([
@@ -71,7 +71,7 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
     };
     diagnostics.extend(check::check(&input, facts));
     if !diagnostics.iter().any(Diagnostic::is_error) {
-        let (model, diags) = resolve::resolve(&input, facts);
+        let (model, diags) = resolve::resolve(&mut input, facts);
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
             let objects = render::render(&model, facts);

@@ -1,9 +1,11 @@
 //! Sources to typed custom resources: parses every file (in parallel), picks out the
 //! `apps.nvidia.com/v1alpha1` NIMService, NIMCache and NIMPipeline documents, and reads each into
 //! its [`crate::api`] type. Other documents are counted and ignored. Every YAML or type error
-//! becomes a located diagnostic; the YAML trees are kept so later phases can locate fields too.
+//! becomes a located diagnostic. The YAML trees are dropped once typed (they are several times
+//! the size of the text); later phases that need a field's position re-parse its file on demand.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -27,23 +29,46 @@ pub struct Cr<T> {
 }
 
 /// Everything read from the sources.
-#[derive(Debug, Default)]
-pub struct Input {
+#[derive(Debug)]
+pub struct Input<'a> {
     pub services: Vec<Cr<NimService>>,
     pub caches: Vec<Cr<NimCache>>,
     pub pipelines: Vec<Cr<NimPipeline>>,
-    /// Per file, the YAML tree of every document (for locating fields).
-    pub trees: Vec<Vec<Node>>,
+    /// The sources, to locate fields again when a diagnostic needs a position.
+    pub sources: &'a Sources,
+    /// The last file re-parsed for a position (diagnostics come in file order).
+    located: Mutex<Option<(usize, Vec<Node>)>>,
     /// Ignored documents, counted by `apiVersion/kind`.
     pub ignored: BTreeMap<String, usize>,
 }
 
-impl Input {
+impl<'a> Input<'a> {
+    fn new(sources: &'a Sources) -> Self {
+        Input {
+            services: Vec::new(),
+            caches: Vec::new(),
+            pipelines: Vec::new(),
+            ignored: BTreeMap::new(),
+            sources,
+            located: Mutex::new(None),
+        }
+    }
+
     /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
     pub fn span(&self, origin: Origin, pointer: &str) -> Span {
-        self.trees
-            .get(origin.file)
-            .and_then(|docs| docs.get(origin.doc))
+        let mut cache = self.located.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|(f, _)| *f != origin.file) {
+            let docs = self
+                .sources
+                .files
+                .get(origin.file)
+                .and_then(|f| yaml::parse_documents(&f.text, Limits::default()).ok())
+                .unwrap_or_default();
+            *cache = Some((origin.file, docs));
+        }
+        cache
+            .as_ref()
+            .and_then(|(_, docs)| docs.get(origin.doc))
             .map(|n| n.lookup(pointer))
             .unwrap_or_default()
     }
@@ -67,21 +92,20 @@ enum Loaded {
 }
 
 struct FileResult {
-    trees: Vec<Node>,
     docs: Vec<(usize, Loaded)>,
     ignored: Vec<String>,
     diags: Vec<Diagnostic>,
 }
 
 /// Parse and type every document of every source.
-pub fn load(sources: &Sources) -> (Input, Vec<Diagnostic>) {
+pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
     let results: Vec<FileResult> = sources
         .files
         .par_iter()
         .enumerate()
         .map(|(i, f)| load_file(i, &f.text))
         .collect();
-    let mut input = Input::default();
+    let mut input = Input::new(sources);
     let mut diags = Vec::new();
     for (file, r) in results.into_iter().enumerate() {
         for (doc, loaded) in r.docs {
@@ -95,7 +119,6 @@ pub fn load(sources: &Sources) -> (Input, Vec<Diagnostic>) {
         for k in r.ignored {
             *input.ignored.entry(k).or_default() += 1;
         }
-        input.trees.push(r.trees);
         diags.extend(r.diags);
     }
     (input, diags)
@@ -103,7 +126,6 @@ pub fn load(sources: &Sources) -> (Input, Vec<Diagnostic>) {
 
 fn load_file(file: usize, text: &str) -> FileResult {
     let mut r = FileResult {
-        trees: Vec::new(),
         docs: Vec::new(),
         ignored: Vec::new(),
         diags: Vec::new(),
@@ -176,6 +198,5 @@ fn load_file(file: usize, text: &str) -> FileResult {
             }
         }
     }
-    r.trees = docs;
     r
 }

@@ -249,10 +249,7 @@ fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
     fs::create_dir(&staging)?;
     let written = (|| {
         for r in &c.objects {
-            fs::write(
-                staging.join(manifest::file_name(&r.object)),
-                manifest::object_yaml(&r.object),
-            )?;
+            fs::write(staging.join(manifest::file_name(r)), &r.yaml)?;
         }
         Ok::<(), std::io::Error>(())
     })();

@@ -4,8 +4,6 @@
 
 use std::io::Write;
 
-use rayon::prelude::*;
-
 use crate::diagnostic::Diagnostic;
 use crate::load::Input;
 use crate::render::{Object, Rendered};
@@ -24,30 +22,26 @@ pub fn to_yaml(objects: &[Rendered]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Write the multi-document stream to `w`. Objects are serialised in parallel, a batch at a
-/// time, so memory stays bounded however many objects there are.
+/// Write the multi-document stream to `w`.
 pub fn write_yaml<W: Write>(objects: &[Rendered], w: &mut W) -> std::io::Result<()> {
-    for (b, batch) in objects.chunks(2048).enumerate() {
-        let docs: Vec<String> = batch.par_iter().map(|r| object_yaml(&r.object)).collect();
-        for (i, d) in docs.iter().enumerate() {
-            if b > 0 || i > 0 {
-                w.write_all(b"---\n")?;
-            }
-            w.write_all(d.as_bytes())?;
+    for (i, r) in objects.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b"---\n")?;
         }
+        w.write_all(r.yaml.as_bytes())?;
     }
     Ok(())
 }
 
 /// The file name of an object in `--output-dir`: install rank first, so that a directory
 /// listing is the install order.
-pub fn file_name(o: &Object) -> String {
+pub fn file_name(r: &Rendered) -> String {
     format!(
         "{:02}-{}-{}-{}.yaml",
-        o.rank(),
-        o.kind().to_ascii_lowercase(),
-        o.namespace(),
-        o.name()
+        r.rank,
+        r.kind.to_ascii_lowercase(),
+        r.namespace,
+        r.name
     )
 }
 
@@ -58,17 +52,14 @@ pub fn deduplicate(objects: Vec<Rendered>, input: &Input) -> (Vec<Rendered>, Vec
     let mut diags = Vec::new();
     for r in objects {
         if let Some(prev) = out.last()
-            && prev.object.order_key() == r.object.order_key()
+            && (prev.rank, &prev.namespace, &prev.name) == (r.rank, &r.namespace, &r.name)
         {
-            if prev.object != r.object {
-                let o = &r.object;
+            if prev.yaml != r.yaml {
                 let mut d = Diagnostic::new(
                     "NIMC005",
                     format!(
                         "two resources render {} {}/{} differently",
-                        o.kind(),
-                        o.namespace(),
-                        o.name()
+                        r.kind, r.namespace, r.name
                     ),
                 )
                 .help("rename one of them (for example storage.pvc.name) so that the objects do not collide");

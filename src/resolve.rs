@@ -19,7 +19,12 @@ pub const SELECTED_PROFILES: &str = "nvidia.com/selected-profiles";
 
 /// Resolve the input into a model. Services and caches that cannot be rendered are left out
 /// and explained by a diagnostic.
-pub fn resolve(input: &Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
+///
+/// The NIMService specs are moved out of `input` into the model (they are the bulk of the
+/// memory); everything else in `input` stays usable for locating diagnostics.
+pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
+    let services = std::mem::take(&mut input.services);
+    let input: &Input = input;
     let mut diags = Vec::new();
     let mut model = Model::default();
     let mut by_name: BTreeMap<(String, String), &Cr<NimCache>> = BTreeMap::new();
@@ -34,7 +39,7 @@ pub fn resolve(input: &Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
             model.caches.push(cache);
         }
     }
-    for s in &input.services {
+    for s in services {
         let spec = &s.object.spec;
         if spec.inference_platform.as_deref() == Some("kserve") || spec.multi_node.is_some() {
             continue;
@@ -172,15 +177,15 @@ fn cache(
 
 fn service(
     input: &Input,
-    cr: &Cr<NimService>,
+    cr: Cr<NimService>,
     facts: &Facts,
     caches: &BTreeMap<(String, String), &Cr<NimCache>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
-    let obj = &cr.object;
+    let obj = cr.object;
     let name = obj.name().to_string();
     let ns = namespace(obj.namespace(), facts);
-    let mut spec = obj.spec.clone();
+    let mut spec = obj.spec;
     defaults::nim_service(&mut spec);
     let st = &spec.storage;
     let mut link = None;

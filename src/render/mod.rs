@@ -31,13 +31,36 @@ use crate::facts::Facts;
 use crate::load::Origin;
 use crate::model::{self, Model};
 
-/// A rendered object and the custom resource it came from (`None` for objects shared by all
-/// NIMCaches of a namespace).
+/// A rendered object, already serialised, with its identity and the custom resource it came
+/// from (`None` for objects shared by all NIMCaches of a namespace). Serialising right after
+/// building keeps memory flat: the typed object is dropped while it is still in cache.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub origin: Option<Origin>,
-    /// Boxed: objects are large and get sorted.
-    pub object: Box<Object>,
+    pub rank: u8,
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// The object as one YAML document (no `---`).
+    pub yaml: String,
+}
+
+impl Rendered {
+    pub fn new(origin: Option<Origin>, object: &Object) -> Rendered {
+        Rendered {
+            origin,
+            rank: object.rank(),
+            kind: object.kind(),
+            namespace: object.namespace().to_string(),
+            name: object.name().to_string(),
+            yaml: crate::yaml::emit::to_string(object),
+        }
+    }
+
+    /// The install order: kind rank, namespace, name (then origin, for a total order).
+    pub fn order_key(&self) -> (u8, &str, &str, Option<Origin>) {
+        (self.rank, &self.namespace, &self.name, self.origin)
+    }
 }
 
 /// One rendered Kubernetes object.
@@ -132,42 +155,30 @@ impl Object {
     pub fn namespace(&self) -> &str {
         self.metadata().namespace.as_deref().unwrap_or_default()
     }
-
-    /// The sort key of the install order.
-    pub fn order_key(&self) -> (u8, &str, &str) {
-        (self.rank(), self.namespace(), self.name())
-    }
 }
 
 /// Render every object of the model, sorted in install order.
 pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
-    let tag = |origin: Option<Origin>| {
-        move |object| Rendered {
-            origin,
-            object: Box::new(object),
-        }
-    };
     let mut objects: Vec<Rendered> = model
         .services
         .par_iter()
-        .flat_map_iter(|s| service(s, facts).into_iter().map(tag(Some(s.origin))))
-        .collect();
-    for c in &model.caches {
-        objects.extend(
-            cache::objects(c, facts)
+        .flat_map_iter(|s| {
+            service(s, facts)
                 .into_iter()
-                .map(tag(Some(c.origin))),
-        );
-    }
+                .map(|o| Rendered::new(Some(s.origin), &o))
+        })
+        .collect();
+    objects.par_extend(model.caches.par_iter().flat_map_iter(|c| {
+        cache::objects(c, facts)
+            .into_iter()
+            .map(|o| Rendered::new(Some(c.origin), &o))
+    }));
     objects.extend(
         cache::namespace_objects(&model.caches, facts)
-            .into_iter()
-            .map(tag(None)),
+            .iter()
+            .map(|o| Rendered::new(None, o)),
     );
-    objects.par_sort_by_cached_key(|r| {
-        let (rank, ns, name) = r.object.order_key();
-        (rank, ns.to_string(), name.to_string(), r.origin)
-    });
+    objects.par_sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
     objects
 }
 
