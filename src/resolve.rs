@@ -70,6 +70,16 @@ fn cache(
     let mut spec = obj.spec.clone();
     defaults::nim_cache(&mut spec);
     let status = obj.status.clone().unwrap_or_default();
+    if obj.status.is_none() {
+        diags.push(
+            input
+                .diag("NIMC091", cr.origin, "/metadata/name", format!(
+                    "NIMCache {name} has no status: rendered from its spec alone (PVC {}, no profile-derived settings)",
+                    spec.storage.pvc.clone().unwrap_or_default().claim_name(&name)
+                ))
+                .help("the operator's status (type, profiles) refines the Job and the NIMServices that mount the cache"),
+        );
+    }
     // The cache's own objects use the name from the spec; the status is not read for it.
     let claim_name = spec
         .storage

@@ -262,6 +262,14 @@ pub fn is_plain_safe(s: &str) -> bool {
     let Some(&first) = b.first() else {
         return false;
     };
+    // Fast path for the common case (names, paths, images): a letter, then letters, digits and
+    // `. / _ -`. Such a scalar can only be mistaken for a reserved word.
+    if first.is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/' | b'_' | b'-'))
+    {
+        return !is_reserved_word(b);
+    }
     let indicator = matches!(
         first,
         b'-' | b'?'
