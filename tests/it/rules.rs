@@ -28,10 +28,12 @@ fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind}/{name}"))
 }
 
+/// The codes of the errors and warnings (notes left out).
 fn codes(yaml: &str) -> Vec<&'static str> {
     compile(yaml, &Facts::default())
         .diagnostics
         .iter()
+        .filter(|d| d.severity != nimc::diagnostic::Severity::Note)
         .map(|d| d.code)
         .collect()
 }
