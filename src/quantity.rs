@@ -132,7 +132,7 @@ fn canonical_opt(s: &str) -> Option<String> {
     if scale10 < -9 {
         let drop = (-9 - scale10) as u32;
         let div = 10i128.checked_pow(drop)?;
-        mantissa = (mantissa + div - 1) / div;
+        mantissa = mantissa.checked_add(div - 1)? / div;
         scale10 = -9;
     }
     if mantissa == 0 {
