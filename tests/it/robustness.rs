@@ -38,7 +38,7 @@ fn every_prefix_of_every_example_compiles_without_panicking() {
 
 #[test]
 fn hostile_inputs_get_diagnostics() {
-    let nested = format!("{}{}", "a:\n  ".repeat(1), "[".repeat(50_000));
+    let nested = format!("a:\n  {}", "[".repeat(50_000));
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let p = i - 1;
