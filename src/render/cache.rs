@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvFromSource,
     LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
     PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretEnvSource, SecurityContext,
-    ServiceAccount, Volume, VolumeMount,
+    ServiceAccount, Volume,
 };
 use k8s_openapi::api::rbac::v1::Role;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -19,7 +19,7 @@ use super::Object;
 use super::meta::{Map, env, env_list, managed_by, merge_env, object_meta, some_str, some_vec};
 use super::rbac::{binding, scc_rule};
 use super::storage::claim;
-use super::workload::{CA_SCRIPT, proxy_env};
+use super::workload::{CA_SCRIPT, mount, proxy_env};
 use crate::facts::{Facts, Orchestrator};
 use crate::model::{Cache, CacheType};
 use crate::quantity;
@@ -83,15 +83,6 @@ pub fn namespace_objects(caches: &[Cache], facts: &Facts) -> Vec<Object> {
         )));
     }
     out
-}
-
-fn mount(name: &str, path: &str, sub_path: &str) -> VolumeMount {
-    VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        sub_path: some_str(sub_path),
-        ..Default::default()
-    }
 }
 
 fn job(c: &Cache, facts: &Facts) -> Job {

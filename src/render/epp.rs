@@ -7,16 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
-};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, GRPCAction, LocalObjectReference,
-    PodSpec, PodTemplateSpec, Probe, Service as CoreService, ServiceAccount, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    PodSpec, Probe, Service as CoreService, ServiceAccount, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
@@ -25,6 +23,7 @@ use super::crd::{self, EndpointPickerRef, InferencePool, InferencePoolSpec, Port
 use super::meta::{Map, env_list, object_meta, some_vec};
 use super::network::api_port;
 use super::rbac::binding;
+use super::workload::{deployment_spec, pod_labels};
 use crate::api::EppConfig;
 use crate::model::Service;
 
@@ -236,10 +235,6 @@ fn deployment(
             .map(|r| r.name.clone())
             .unwrap_or_default()
     };
-    let mut pod_labels = Map::from([("app".into(), name.to_string())]);
-    for (k, v) in labels {
-        pod_labels.entry(k.clone()).or_insert_with(|| v.clone());
-    }
     let container = Container {
         name: "epp".into(),
         image: Some(image),
@@ -259,49 +254,34 @@ fn deployment(
         }]),
         ..Default::default()
     };
+    let pod = PodSpec {
+        service_account_name: Some(name.to_string()),
+        containers: vec![container],
+        volumes: Some(vec![Volume {
+            name: "epp-config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: volume_source,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        image_pull_secrets: some_vec(
+            &s.spec
+                .image
+                .pull_secrets
+                .iter()
+                .map(|n| LocalObjectReference { name: n.clone() })
+                .collect::<Vec<_>>(),
+        ),
+        ..Default::default()
+    };
+    let pod_metadata = ObjectMeta {
+        labels: Some(pod_labels(name, labels)),
+        ..Default::default()
+    };
     Deployment {
         metadata,
-        spec: Some(DeploymentSpec {
-            selector: LabelSelector {
-                match_labels: Some(Map::from([("app".into(), name.to_string())])),
-                match_expressions: None,
-            },
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_unavailable: Some(IntOrString::String("25%".into())),
-                    max_surge: Some(IntOrString::Int(0)),
-                }),
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(name.to_string()),
-                    containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "epp-config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: volume_source,
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }]),
-                    image_pull_secrets: some_vec(
-                        &s.spec
-                            .image
-                            .pull_secrets
-                            .iter()
-                            .map(|n| LocalObjectReference { name: n.clone() })
-                            .collect::<Vec<_>>(),
-                    ),
-                    ..Default::default()
-                }),
-            },
-            ..Default::default()
-        }),
+        spec: Some(deployment_spec(name, None, pod_metadata, pod)),
         status: None,
     }
 }

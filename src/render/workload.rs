@@ -39,36 +39,58 @@ pub fn deployment(s: &Service, facts: &Facts) -> Deployment {
     } else {
         spec.replicas
     };
-    let mut pod_labels = Map::from([("app".into(), s.name.clone())]);
-    for (k, v) in &labels {
-        pod_labels.entry(k.clone()).or_insert_with(|| v.clone());
-    }
     Deployment {
-        metadata: object_meta(&s.name, &s.namespace, labels, annotations.clone()),
-        spec: Some(DeploymentSpec {
+        metadata: object_meta(&s.name, &s.namespace, labels.clone(), annotations.clone()),
+        spec: Some(deployment_spec(
+            &s.name,
             replicas,
-            selector: LabelSelector {
-                match_labels: Some(BTreeMap::from([("app".into(), s.name.clone())])),
-                match_expressions: None,
+            ObjectMeta {
+                labels: Some(pod_labels(&s.name, &labels)),
+                annotations: non_empty(annotations),
+                ..Default::default()
             },
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_unavailable: Some(IntOrString::String("25%".into())),
-                    max_surge: Some(IntOrString::Int(0)),
-                }),
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: non_empty(annotations),
-                    ..Default::default()
-                }),
-                spec: Some(pod_spec(s, facts)),
-            },
-            ..Default::default()
-        }),
+            pod_spec(s, facts),
+        )),
         status: None,
+    }
+}
+
+/// The pod labels of a workload: `app: <app>` first, then the given labels (which cannot
+/// replace it).
+pub fn pod_labels(app: &str, labels: &Map) -> Map {
+    let mut out = Map::from([("app".into(), app.to_string())]);
+    for (k, v) in labels {
+        out.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    out
+}
+
+/// A Deployment spec as the operator's template writes it: selector `app: <app>`, a rolling
+/// update with 25% unavailable and no surge.
+pub fn deployment_spec(
+    app: &str,
+    replicas: Option<i32>,
+    pod_metadata: ObjectMeta,
+    pod: PodSpec,
+) -> DeploymentSpec {
+    DeploymentSpec {
+        replicas,
+        selector: LabelSelector {
+            match_labels: Some(BTreeMap::from([("app".into(), app.to_string())])),
+            match_expressions: None,
+        },
+        strategy: Some(DeploymentStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_unavailable: Some(IntOrString::String("25%".into())),
+                max_surge: Some(IntOrString::Int(0)),
+            }),
+        }),
+        template: PodTemplateSpec {
+            metadata: Some(pod_metadata),
+            spec: Some(pod),
+        },
+        ..Default::default()
     }
 }
 
@@ -185,7 +207,8 @@ fn needs_scratch(s: &Service) -> bool {
     s.spec.init_containers.len() > ca || !s.spec.sidecar_containers.is_empty()
 }
 
-fn mount(name: &str, path: &str, sub_path: &str) -> VolumeMount {
+/// A volume mount with only name, path and (when set) subPath, as the operator's loops write.
+pub fn mount(name: &str, path: &str, sub_path: &str) -> VolumeMount {
     VolumeMount {
         name: name.into(),
         mount_path: path.into(),
