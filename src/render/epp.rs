@@ -288,7 +288,6 @@ fn deployment(
 
 /// The inline config as the operator writes it into `default-plugins.yaml`.
 pub fn config_yaml(cfg: &Value) -> String {
-    let get = |k: &str| cfg.get(k).cloned().unwrap_or(Value::Null);
     let mut top = serde_json::Map::new();
     for k in ["apiVersion", "kind"] {
         if let Some(v) = cfg
@@ -304,73 +303,30 @@ pub fn config_yaml(cfg: &Value) -> String {
     {
         top.insert("featureGates".into(), fg.clone());
     }
-    let plugins = match get("plugins") {
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|p| {
-                    let mut m = serde_json::Map::new();
-                    m.insert(
-                        "name".into(),
-                        p.get("name")
-                            .cloned()
-                            .unwrap_or_else(|| Value::String(String::new())),
-                    );
-                    m.insert(
-                        "type".into(),
-                        p.get("type")
-                            .cloned()
-                            .unwrap_or_else(|| Value::String(String::new())),
-                    );
-                    m.insert("parameters".into(), parameters(p.get("parameters")));
-                    Value::Object(m)
-                })
-                .collect(),
-        ),
-        _ => Value::Null,
+    let plugin = |p: &Value| {
+        object([
+            ("name", text(p, "name")),
+            ("type", text(p, "type")),
+            ("parameters", parameters(p.get("parameters"))),
+        ])
     };
-    top.insert("plugins".into(), plugins);
-    let profiles = match get("schedulingProfiles") {
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|p| {
-                    let mut m = serde_json::Map::new();
-                    m.insert(
-                        "name".into(),
-                        p.get("name")
-                            .cloned()
-                            .unwrap_or_else(|| Value::String(String::new())),
-                    );
-                    let plugins = match p.get("plugins") {
-                        Some(Value::Array(ps)) => Value::Array(
-                            ps.iter()
-                                .map(|sp| {
-                                    let mut m = serde_json::Map::new();
-                                    m.insert(
-                                        "pluginRef".into(),
-                                        sp.get("pluginRef")
-                                            .cloned()
-                                            .unwrap_or_else(|| Value::String(String::new())),
-                                    );
-                                    m.insert(
-                                        "weight".into(),
-                                        sp.get("weight").cloned().unwrap_or(Value::Null),
-                                    );
-                                    Value::Object(m)
-                                })
-                                .collect(),
-                        ),
-                        _ => Value::Null,
-                    };
-                    m.insert("plugins".into(), plugins);
-                    Value::Object(m)
-                })
-                .collect(),
-        ),
-        _ => Value::Null,
+    top.insert("plugins".into(), list(cfg, "plugins", plugin));
+    let scheduling_plugin = |p: &Value| {
+        object([
+            ("pluginRef", text(p, "pluginRef")),
+            ("weight", p.get("weight").cloned().unwrap_or(Value::Null)),
+        ])
     };
-    top.insert("schedulingProfiles".into(), profiles);
+    let profile = |p: &Value| {
+        object([
+            ("name", text(p, "name")),
+            ("plugins", list(p, "plugins", scheduling_plugin)),
+        ])
+    };
+    top.insert(
+        "schedulingProfiles".into(),
+        list(cfg, "schedulingProfiles", profile),
+    );
     if let Some(Value::Object(sd)) = cfg.get("saturationDetector") {
         let mut m = serde_json::Map::new();
         for k in ["queueDepthThreshold", "kvCacheUtilThreshold"] {
@@ -386,54 +342,45 @@ pub fn config_yaml(cfg: &Value) -> String {
         m.insert("metricsStalenessThreshold".into(), Value::String(staleness));
         top.insert("saturationDetector".into(), Value::Object(m));
     }
+    let extractor = |e: &Value| object([("pluginRef", text(e, "pluginRef"))]);
+    let source = |s: &Value| {
+        object([
+            ("pluginRef", text(s, "pluginRef")),
+            ("extractors", list(s, "extractors", extractor)),
+        ])
+    };
     let data = match cfg.get("data") {
-        Some(Value::Object(d)) => {
-            let sources = match d.get("sources") {
-                Some(Value::Array(items)) => Value::Array(
-                    items
-                        .iter()
-                        .map(|s| {
-                            let mut m = serde_json::Map::new();
-                            m.insert(
-                                "pluginRef".into(),
-                                s.get("pluginRef")
-                                    .cloned()
-                                    .unwrap_or_else(|| Value::String(String::new())),
-                            );
-                            let ex = match s.get("extractors") {
-                                Some(Value::Array(es)) => Value::Array(
-                                    es.iter()
-                                        .map(|e| {
-                                            let mut m = serde_json::Map::new();
-                                            m.insert(
-                                                "pluginRef".into(),
-                                                e.get("pluginRef").cloned().unwrap_or_else(|| {
-                                                    Value::String(String::new())
-                                                }),
-                                            );
-                                            Value::Object(m)
-                                        })
-                                        .collect(),
-                                ),
-                                _ => Value::Null,
-                            };
-                            m.insert("extractors".into(), ex);
-                            Value::Object(m)
-                        })
-                        .collect(),
-                ),
-                _ => Value::Null,
-            };
-            let mut m = serde_json::Map::new();
-            m.insert("sources".into(), sources);
-            Value::Object(m)
-        }
+        Some(d @ Value::Object(_)) => object([("sources", list(d, "sources", source))]),
         _ => Value::Null,
     };
     top.insert("data".into(), data);
     let mut out = String::new();
     emit_map(&top, 0, &mut out);
     out
+}
+
+/// A Go `string` field without `omitempty`: "" when absent.
+fn text(v: &Value, key: &str) -> Value {
+    v.get(key)
+        .cloned()
+        .unwrap_or_else(|| Value::String(String::new()))
+}
+
+/// A Go slice field without `omitempty`: each item re-typed, or null when absent.
+fn list(v: &Value, key: &str, item: impl Fn(&Value) -> Value) -> Value {
+    match v.get(key) {
+        Some(Value::Array(a)) => Value::Array(a.iter().map(item).collect()),
+        _ => Value::Null,
+    }
+}
+
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// `parameters` is a base64 string in the CRD. The upstream type holds it as raw JSON, so the
