@@ -141,8 +141,11 @@ pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    // The user's global gitignore is left out: the same repository must render the same on
+    // every machine.
     let walker = ignore::WalkBuilder::new(dir)
         .require_git(false)
+        .git_global(false)
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
