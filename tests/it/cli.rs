@@ -265,3 +265,17 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn gitignored_and_hidden_files_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("svc.yaml"), SERVICE).unwrap();
+    fs::write(tmp.path().join(".gitignore"), "rendered/\n").unwrap();
+    for dir in ["rendered", ".hidden"] {
+        fs::create_dir(tmp.path().join(dir)).unwrap();
+        fs::write(tmp.path().join(dir).join("broken.yaml"), "kind: [\n").unwrap();
+    }
+    fs::write(tmp.path().join("notes.txt"), "kind: [\n").unwrap();
+    let o = run(&["render", "."], Some(tmp.path()), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
