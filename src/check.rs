@@ -230,6 +230,37 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
                 .help("request DRA devices with spec.draResources; nimc adds the container claims"),
         );
     }
+    let ignored = [
+        (
+            spec.expose
+                .service
+                .as_ref()
+                .is_some_and(|x| x.name.is_some()),
+            "/spec/expose/service/name",
+            "expose.service.name",
+            "the Service is always named after the NIMService",
+        ),
+        (
+            spec.pod_affinity.is_some(),
+            "/spec/podAffinity",
+            "podAffinity (deprecated)",
+            "move it to spec.affinity.podAffinity",
+        ),
+    ];
+    for (set, ptr, field, help) in ignored {
+        if set {
+            diags.push(
+                input
+                    .diag(
+                        "NIMC092",
+                        o,
+                        ptr,
+                        format!("NIMService {name}: {field} is ignored by the operator"),
+                    )
+                    .help(help),
+            );
+        }
+    }
     expose(input, cr, diags);
     dra(input, cr, facts, diags);
     if spec.inference_platform.as_deref() == Some("kserve") {

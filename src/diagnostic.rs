@@ -252,6 +252,14 @@ pub const CODES: &[Code] = &[
                       for example rendering a NIMService without the GPU count that a NIMCache \
                       status would have supplied. Shown with --verbose.",
     },
+    Code {
+        code: "NIMC092",
+        name: "ignored-field",
+        severity: Severity::Warning,
+        explanation: "The field is accepted by the CRD but the operator never uses it (for example \
+                      expose.service.name, or the deprecated spec.podAffinity). nimc renders what \
+                      the operator renders, so the field has no effect.",
+    },
 ];
 
 /// The table entry of a code.

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::api::{NimCache, NimService};
 use crate::defaults;
 use crate::diagnostic::Diagnostic;
@@ -39,14 +41,21 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
             model.caches.push(cache);
         }
     }
-    for s in services {
-        let spec = &s.object.spec;
-        if spec.inference_platform.as_deref() == Some("kserve") || spec.multi_node.is_some() {
-            continue;
-        }
-        if let Some(svc) = service(input, s, facts, &by_name, &mut diags) {
-            model.services.push(svc);
-        }
+    // Services resolve independently; the order of the results is the input order.
+    let resolved: Vec<(Option<Service>, Vec<Diagnostic>)> = services
+        .into_par_iter()
+        .filter(|s| {
+            let spec = &s.object.spec;
+            spec.inference_platform.as_deref() != Some("kserve") && spec.multi_node.is_none()
+        })
+        .map(|s| {
+            let mut d = Vec::new();
+            (service(input, s, facts, &by_name, &mut d), d)
+        })
+        .collect();
+    for (svc, d) in resolved {
+        model.services.extend(svc);
+        diags.extend(d);
     }
     (model, diags)
 }

@@ -20,6 +20,8 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
         e.out.clear();
         e.out.push_str("null\n");
     }
+    // Rendered documents are kept until they are written out in order; do not keep the slack.
+    e.out.shrink_to_fit();
     e.out
 }
 

@@ -325,6 +325,10 @@ fn invalid_input_is_refused_with_codes() {
     assert_eq!(codes(&SVC.replace("  name: svc\n", "")), ["NIMC004"]);
     assert_eq!(codes(&format!("{SVC}  labels:\n    app: x\n")), ["NIMC008"]);
     assert_eq!(
+        codes(&SVC.replace("      port: 8000", "      port: 8000\n      name: custom")),
+        ["NIMC092"]
+    );
+    assert_eq!(
         codes(&SVC.replace("    emptyDir: {}\n", "    nimCache:\n      name: missing\n")),
         ["NIMC009"]
     );
