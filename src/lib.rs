@@ -9,8 +9,8 @@
 //! [pure] load::load(&Sources)         -> Input, diags       typed CRs (parallel per file)
 //! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
 //! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
-//! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, install order
-//! [pure] manifest::to_yaml(..)        -> String             multi-document YAML
+//! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, serialised, sorted
+//! [edge] manifest::write_yaml(..)     -> stdout             multi-document YAML
 //! ```
 //!
 //! [`compile`] runs the pure phases; it stops before rendering when any error was found, so

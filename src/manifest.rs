@@ -6,13 +6,7 @@ use std::io::Write;
 
 use crate::diagnostic::Diagnostic;
 use crate::load::Input;
-use crate::render::{Object, Rendered};
-
-/// Serialise one object as a YAML document (no leading `---`), keys sorted as kubectl and the
-/// operator print them.
-pub fn object_yaml(o: &Object) -> String {
-    crate::yaml::emit::to_string(o)
-}
+use crate::render::Rendered;
 
 /// Every object as one multi-document YAML stream, `---` between documents.
 pub fn to_yaml(objects: &[Rendered]) -> String {
