@@ -74,7 +74,7 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
         let (model, diags) = resolve::resolve(&mut input, facts);
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
-            let objects = render::render(&model, facts);
+            let objects = render::render(model, facts);
             let (objects, diags) = manifest::deduplicate(objects, &input);
             diagnostics.extend(diags);
             out.objects = objects;

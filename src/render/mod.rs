@@ -157,15 +157,17 @@ impl Object {
     }
 }
 
-/// Render every object of the model, sorted in install order.
-pub fn render(model: &Model, facts: &Facts) -> Vec<Rendered> {
+/// Render every object of the model, sorted in install order. The model is consumed: each
+/// service is dropped as soon as its objects are serialised, which keeps memory flat.
+pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
     let mut objects: Vec<Rendered> = model
         .services
-        .par_iter()
+        .into_par_iter()
         .flat_map_iter(|s| {
-            service(s, facts)
+            let origin = Some(s.origin);
+            service(&s, facts)
                 .into_iter()
-                .map(|o| Rendered::new(Some(s.origin), &o))
+                .map(move |o| Rendered::new(origin, &o))
         })
         .collect();
     objects.par_extend(model.caches.par_iter().flat_map_iter(|c| {
