@@ -458,7 +458,9 @@ impl<'de> de::MapAccess<'de> for MapDe<'de> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let entry = &self.entries[self.index];
+        let Some(entry) = self.entries.get(self.index) else {
+            return Err(de::Error::custom("a map value was read without its key"));
+        };
         self.index += 1;
         seed.deserialize(NodeDe(&entry.value))
             .map_err(|e| e.at(entry.value.span).under(&escape(&entry.key)))
