@@ -23,18 +23,6 @@ pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
     for c in &input.caches {
         cache(input, c, &mut diags);
     }
-    for p in &input.pipelines {
-        diags.push(
-            input
-                .diag(
-                    "NIMC090",
-                    p.origin,
-                    "/kind",
-                    format!("NIMPipeline {} is not rendered yet", p.object.name()),
-                )
-                .help("render the pipeline's services as NIMService resources for now"),
-        );
-    }
     diags
 }
 

@@ -237,11 +237,28 @@ pub const CODES: &[Code] = &[
                       metrics.serviceMonitor block (the operator's webhook rejects them otherwise).",
     },
     Code {
+        code: "NIMC020",
+        name: "pipeline-service",
+        severity: Severity::Error,
+        explanation: "Every service of a NIMPipeline needs a name, unique within the pipeline (and \
+                      not shared with another NIMService of the namespace): its objects are named \
+                      after it.",
+    },
+    Code {
+        code: "NIMC021",
+        name: "pipeline-dependency",
+        severity: Severity::Warning,
+        explanation: "A NIMPipeline service is not deployed because `enabled` is not set (only \
+                      `enabled: true` deploys), depends on a service that is missing or disabled, \
+                      sets only one of envName and envValue (the operator then injects nothing), or \
+                      the dependencies form a cycle.",
+    },
+    Code {
         code: "NIMC090",
         name: "not-yet-supported",
         severity: Severity::Warning,
-        explanation: "The resource uses a feature nimc does not render yet (NIMPipeline, \
-                      multi-node LeaderWorkerSet, the KServe platform). Its objects are left out \
+        explanation: "The resource uses a feature nimc does not render yet (multi-node \
+                      LeaderWorkerSet, the KServe platform). Its objects are left out \
                       of the output; everything else is rendered.",
     },
     Code {

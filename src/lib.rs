@@ -7,6 +7,7 @@
 //! ```text
 //! [edge] source::read(paths)          -> Sources            files, sorted; the only file I/O
 //! [pure] load::load(&Sources)         -> Input, diags       typed CRs (parallel per file)
+//! [pure] pipeline::lower(&mut Input)  -> diags              NIMPipeline services to NIMServices
 //! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
 //! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
 //! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, serialised, sorted
@@ -25,6 +26,7 @@ pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod pipeline;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
@@ -69,6 +71,7 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
         ]),
         ..Default::default()
     };
+    diagnostics.extend(pipeline::lower(&mut input));
     diagnostics.extend(check::check(&input, facts));
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let (model, diags) = resolve::resolve(&mut input, facts);

@@ -14,11 +14,32 @@ use crate::diagnostic::Diagnostic;
 use crate::source::Sources;
 use crate::yaml::{self, Limits, Node, Span, de::from_node};
 
-/// Where a custom resource came from: a file and the index of the document in it.
+/// Where a custom resource came from: a file, the index of the document in it, and for a
+/// NIMService lowered from a NIMPipeline, the index of its entry in `spec.services`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
     pub file: usize,
     pub doc: usize,
+    pub service: Option<usize>,
+}
+
+impl Origin {
+    /// A pointer into the resource, made relative to the document: for a pipeline service,
+    /// `/spec/x` is `/spec/services/<i>/spec/x` and `/metadata/...` is its `name`.
+    pub fn document_pointer(&self, pointer: &str) -> String {
+        match self.service {
+            None => pointer.to_string(),
+            Some(i) => {
+                if let Some(rest) = pointer.strip_prefix("/spec") {
+                    format!("/spec/services/{i}/spec{rest}")
+                } else if pointer.starts_with("/metadata") {
+                    format!("/spec/services/{i}/name")
+                } else {
+                    format!("/spec/services/{i}")
+                }
+            }
+        }
+    }
 }
 
 /// A custom resource with its origin.
@@ -69,7 +90,7 @@ impl<'a> Input<'a> {
         cache
             .as_ref()
             .and_then(|(_, docs)| docs.get(origin.doc))
-            .map(|n| n.lookup(pointer))
+            .map(|n| n.lookup(&origin.document_pointer(pointer)))
             .unwrap_or_default()
     }
 
@@ -109,7 +130,11 @@ pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     for (file, r) in results.into_iter().enumerate() {
         for (doc, loaded) in r.docs {
-            let origin = Origin { file, doc };
+            let origin = Origin {
+                file,
+                doc,
+                service: None,
+            };
             match loaded {
                 Loaded::Service(s) => input.services.push(Cr { origin, object: *s }),
                 Loaded::Cache(c) => input.caches.push(Cr { origin, object: *c }),

@@ -13,7 +13,12 @@ use std::process::Command;
 use crate::support::{nimc, shared};
 
 /// Case name prefixes that must be exact.
-const IN_SCOPE: &[&str] = &["serving-standalone-", "caching-", "serving-advanced-dra-"];
+const IN_SCOPE: &[&str] = &[
+    "serving-standalone-",
+    "caching-",
+    "serving-advanced-dra-",
+    "pipelines-",
+];
 
 #[test]
 fn conformance_cases_in_scope_are_exact() {

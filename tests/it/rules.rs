@@ -353,3 +353,100 @@ fn invalid_input_is_refused_with_codes() {
         "nothing is rendered when there are errors"
     );
 }
+
+const PIPELINE: &str = "apiVersion: apps.nvidia.com/v1alpha1
+kind: NIMPipeline
+metadata:
+  name: rag
+  namespace: ns
+spec:
+  services:
+  - name: llm
+    enabled: true
+    spec:
+      image: {repository: nvcr.io/nim/llm, tag: '1'}
+      storage: {emptyDir: {}}
+      env:
+      - {name: A, value: user}
+      - {name: LLM_URL, value: overridden}
+      expose: {service: {port: 8000}}
+    dependencies:
+    - {name: embed, port: 8000, envName: EMBED_URL, envValue: 'http://embed:8000'}
+    - {name: rerank, port: 8000, envName: LLM_URL, envValue: 'http://self'}
+  - name: embed
+    enabled: true
+    spec:
+      image: {repository: nvcr.io/nim/embed, tag: '1'}
+      storage: {emptyDir: {}}
+  - name: rerank
+    enabled: false
+    spec:
+      image: {repository: nvcr.io/nim/rerank, tag: '1'}
+      storage: {emptyDir: {}}
+";
+
+#[test]
+fn pipelines_render_their_enabled_services_with_dependency_env() {
+    let c = compile(PIPELINE, &Facts::default());
+    let objs = yaml_docs(&nimc::manifest::to_yaml(&c.objects));
+    let d = find(&objs, "Deployment", "llm");
+    let env = env_of(&d["spec"]["template"]["spec"]["containers"][0]);
+    let first: Vec<(&str, Option<&str>)> = env[..3]
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_deref()))
+        .collect();
+    // Dependencies are injected one after another in front: the last one ends up first, and a
+    // dependency wins over the user's variable of the same name.
+    assert_eq!(
+        first,
+        [
+            ("LLM_URL", Some("http://self")),
+            ("EMBED_URL", Some("http://embed:8000")),
+            ("A", Some("user"))
+        ]
+    );
+    assert!(
+        objs.iter()
+            .any(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "embed")
+    );
+    assert!(
+        !objs.iter().any(|o| o["metadata"]["name"] == "rerank"),
+        "disabled services are not rendered"
+    );
+    assert!(
+        !objs.iter().any(|o| o["kind"] == "NIMService"),
+        "child NIMService resources are not emitted"
+    );
+    assert_eq!(d["metadata"]["namespace"], "ns");
+    // Depending on a disabled service is reported.
+    let warnings: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(warnings, ["NIMC021"]);
+}
+
+#[test]
+fn pipeline_problems_point_into_the_pipeline() {
+    let broken = PIPELINE.replacen("storage: {emptyDir: {}}", "storage: {}", 1);
+    let c = compile(&broken, &Facts::default());
+    let d = c
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "NIMC007")
+        .expect("storage error");
+    assert_eq!(
+        d.span.unwrap().start.line,
+        12,
+        "points at the service's storage"
+    );
+    let dup = PIPELINE.replace("  - name: embed\n", "  - name: llm\n");
+    assert!(codes(&dup).contains(&"NIMC020"));
+    let cycle = PIPELINE.replace("enabled: false", "enabled: true")
+        + "    dependencies:\n    - {name: llm, port: 8000}\n";
+    let c = compile(&cycle, &Facts::default());
+    assert!(
+        c.diagnostics
+            .iter()
+            .any(|d| d.code == "NIMC021" && d.message.contains("llm -> rerank -> llm")),
+        "{:#?}",
+        c.diagnostics
+    );
+}

@@ -1,0 +1,228 @@
+//! NIMPipeline lowering: each enabled service of a pipeline becomes a NIMService resource (named
+//! after the service, in the pipeline's namespace, with no labels or annotations from the
+//! pipeline) that the rest of the compiler treats like one written by hand. nimc renders the
+//! services' objects directly and does not emit the child NIMService resources.
+//!
+//! As upstream: a service is enabled only when `enabled: true`; a dependency injects
+//! `envName=envValue` in front of the service's env only when both are set (the operator builds
+//! no URL from `name` and `port`). Changes to a service's spec always reach its objects (the
+//! operator's update path loses them).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::api::{API_VERSION, NimPipeline, NimService, Object};
+use crate::diagnostic::Diagnostic;
+use crate::load::{Cr, Input, Origin};
+use crate::render::meta::merge_env;
+
+/// Add the enabled services of every pipeline to `input.services`.
+pub fn lower(input: &mut Input) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut services = Vec::new();
+    for p in &input.pipelines {
+        diags.extend(check(input, p));
+        for (i, svc) in p.object.spec.services.iter().enumerate() {
+            if svc.enabled != Some(true) || svc.name.is_empty() {
+                continue;
+            }
+            let mut spec = svc.spec.clone();
+            for dep in &svc.dependencies {
+                if let (Some(name), Some(value)) = (&dep.env_name, &dep.env_value)
+                    && !name.is_empty()
+                    && !value.is_empty()
+                {
+                    let var = EnvVar {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                        value_from: None,
+                    };
+                    spec.env = merge_env(&spec.env, &[var]);
+                }
+            }
+            let object: NimService = Object {
+                api_version: API_VERSION.into(),
+                kind: "NIMService".into(),
+                metadata: ObjectMeta {
+                    name: Some(svc.name.clone()),
+                    namespace: p.object.metadata.namespace.clone(),
+                    ..Default::default()
+                },
+                spec,
+                status: None,
+            };
+            services.push(Cr {
+                origin: Origin {
+                    service: Some(i),
+                    ..p.origin
+                },
+                object,
+            });
+        }
+    }
+    input.services.extend(services);
+    diags
+}
+
+/// Pipeline-level rules: service names, enablement, dependencies.
+fn check(input: &Input, p: &Cr<NimPipeline>) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let pipeline = p.object.name();
+    let services = &p.object.spec.services;
+    let at = |i: usize, rest: &str| format!("/spec/services/{i}{rest}");
+    let mut seen = BTreeMap::new();
+    for (i, s) in services.iter().enumerate() {
+        if s.name.is_empty() {
+            diags.push(
+                input
+                    .diag(
+                        "NIMC020",
+                        p.origin,
+                        &at(i, ""),
+                        format!("NIMPipeline {pipeline}: service {i} has no name"),
+                    )
+                    .help("the service's objects are named after it; set name"),
+            );
+        } else if let Some(first) = seen.insert(s.name.as_str(), i) {
+            diags.push(
+                input
+                    .diag("NIMC020", p.origin, &at(i, "/name"), format!(
+                        "NIMPipeline {pipeline}: service {} is listed twice (entries {first} and {i})",
+                        s.name
+                    ))
+                    .help("each service needs its own name"),
+            );
+        }
+        if s.enabled.is_none() {
+            diags.push(
+                input
+                    .diag("NIMC021", p.origin, &at(i, "/name"), format!(
+                        "NIMPipeline {pipeline}: service {} has no `enabled` and is not deployed",
+                        s.name
+                    ))
+                    .help("set enabled: true to deploy it (or enabled: false to say it is off)"),
+            );
+        }
+    }
+    let enabled: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.enabled == Some(true))
+        .map(|s| s.name.as_str())
+        .collect();
+    for (i, s) in services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.enabled == Some(true))
+    {
+        for (j, d) in s.dependencies.iter().enumerate() {
+            let ptr = at(i, &format!("/dependencies/{j}"));
+            if !enabled.contains(d.name.as_str()) {
+                let why = if seen.contains_key(d.name.as_str()) {
+                    "is not enabled"
+                } else {
+                    "is not in the pipeline"
+                };
+                diags.push(
+                    input
+                        .diag(
+                            "NIMC021",
+                            p.origin,
+                            &format!("{ptr}/name"),
+                            format!(
+                                "NIMPipeline {pipeline}: {} depends on {}, which {why}",
+                                s.name, d.name
+                            ),
+                        )
+                        .help("enable the dependency or remove it"),
+                );
+            }
+            let has = |v: &Option<String>| v.as_deref().is_some_and(|x| !x.is_empty());
+            if has(&d.env_name) != has(&d.env_value) {
+                diags.push(
+                    input
+                        .diag("NIMC021", p.origin, &ptr, format!(
+                            "NIMPipeline {pipeline}: dependency {} of {} sets only one of envName and envValue, so no variable is injected",
+                            d.name, s.name
+                        ))
+                        .help("the operator injects envName=envValue only when both are set; it builds no URL from name and port"),
+                );
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(services) {
+        let i = services
+            .iter()
+            .position(|s| s.name == cycle[0])
+            .unwrap_or(0);
+        diags.push(
+            input
+                .diag(
+                    "NIMC021",
+                    p.origin,
+                    &at(i, "/dependencies"),
+                    format!(
+                        "NIMPipeline {pipeline}: dependencies form a cycle: {}",
+                        cycle.join(" -> ")
+                    ),
+                )
+                .help("no service can start first; remove one of the dependencies"),
+        );
+    }
+    diags
+}
+
+/// A dependency cycle among enabled services, as the list of names around it.
+fn find_cycle(services: &[crate::api::PipelineService]) -> Option<Vec<String>> {
+    let deps: BTreeMap<&str, Vec<&str>> = services
+        .iter()
+        .filter(|s| s.enabled == Some(true))
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.dependencies.iter().map(|d| d.name.as_str()).collect(),
+            )
+        })
+        .collect();
+    // Iterative depth-first search: 1 = on the current path, 2 = done.
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    for &root in deps.keys() {
+        if state.contains_key(root) {
+            continue;
+        }
+        // Each frame: a node and the index of its next dependency to visit.
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        state.insert(root, 1);
+        while let Some((node, next)) = stack.last().copied() {
+            let children = &deps[node];
+            if next == children.len() {
+                state.insert(node, 2);
+                stack.pop();
+                continue;
+            }
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
+            let child = children[next];
+            if !deps.contains_key(child) {
+                continue;
+            }
+            match state.get(child) {
+                Some(1) => {
+                    let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|(n, _)| n.to_string()).collect();
+                    cycle.push(child.to_string());
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    state.insert(child, 1);
+                    stack.push((child, 0));
+                }
+            }
+        }
+    }
+    None
+}
