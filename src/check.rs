@@ -252,16 +252,7 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
     expose(input, cr, diags);
     dra(input, cr, facts, diags);
     if spec.inference_platform.as_deref() == Some("kserve") {
-        diags.push(
-            input
-                .diag(
-                    "NIMC090",
-                    o,
-                    "/spec/inferencePlatform",
-                    format!("NIMService {name}: the KServe platform is not rendered yet"),
-                )
-                .help("use inferencePlatform: standalone, or wait for KServe support"),
-        );
+        kserve(input, cr, facts, diags);
     } else if spec.multi_node.is_some() {
         diags.push(
             input
@@ -269,6 +260,83 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
                     "NIMService {name}: multi-node (LeaderWorkerSet) services are not rendered yet"))
                 .help("remove spec.multiNode to render a single-node Deployment"),
         );
+    }
+}
+
+/// The KServe webhook rules: a known deployment mode, no multi-node, and in Knative-style
+/// modes no HPA, Ingress, Gateway or ServiceMonitor (KServe owns scaling and networking there).
+fn kserve(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagnostic>) {
+    let o = cr.origin;
+    let spec = &cr.object.spec;
+    let name = cr.object.name();
+    let k = crate::model::KServe::resolve(&spec.annotations, &facts.kserve_deployment_mode);
+    let mut d = |ptr: &str, msg: String, help: &str| {
+        diags.push(input.diag("NIMC022", o, ptr, msg).help(help));
+    };
+    if !matches!(
+        k.mode.as_str(),
+        "Standard" | "RawDeployment" | "Knative" | "Serverless" | "ModelMesh"
+    ) {
+        d(
+            "/spec/annotations/serving.kserve.io~1deploymentMode",
+            format!(
+                "NIMService {name}: unknown KServe deployment mode `{}`",
+                k.mode
+            ),
+            "use Standard, RawDeployment, Knative, Serverless or ModelMesh",
+        );
+    }
+    if spec.multi_node.is_some() {
+        d(
+            "/spec/multiNode",
+            format!("NIMService {name}: multiNode is not supported on KServe"),
+            "use inferencePlatform: standalone for a multi-node service",
+        );
+    }
+    if !k.standard {
+        let r = spec.expose.router.as_ref();
+        let forbidden = [
+            (
+                spec.scale.enabled == Some(true),
+                "/spec/scale/enabled",
+                "scale.enabled",
+            ),
+            (
+                spec.expose
+                    .ingress
+                    .as_ref()
+                    .is_some_and(|i| i.enabled == Some(true)),
+                "/spec/expose/ingress",
+                "expose.ingress",
+            ),
+            (
+                r.is_some_and(|r| r.ingress.is_some()),
+                "/spec/expose/router/ingress",
+                "router.ingress",
+            ),
+            (
+                r.is_some_and(|r| r.gateway.is_some()),
+                "/spec/expose/router/gateway",
+                "router.gateway",
+            ),
+            (
+                spec.metrics.enabled == Some(true),
+                "/spec/metrics/enabled",
+                "metrics.enabled",
+            ),
+        ];
+        for (set, ptr, field) in forbidden {
+            if set {
+                d(
+                    ptr,
+                    format!(
+                        "NIMService {name}: {field} is not allowed in KServe {} mode",
+                        k.mode
+                    ),
+                    "KServe's Knative mode scales and routes by itself; remove the field or use Standard mode",
+                );
+            }
+        }
     }
 }
 

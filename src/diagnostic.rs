@@ -254,11 +254,20 @@ pub const CODES: &[Code] = &[
                       the dependencies form a cycle.",
     },
     Code {
+        code: "NIMC022",
+        name: "kserve-config",
+        severity: Severity::Error,
+        explanation: "On the KServe platform the deployment mode must be Standard, RawDeployment, \
+                      Knative, Serverless or ModelMesh; multiNode is not supported; and in the \
+                      Knative-style modes scale.enabled, expose.ingress, router.ingress, \
+                      router.gateway and metrics.enabled are rejected by the operator's webhook.",
+    },
+    Code {
         code: "NIMC090",
         name: "not-yet-supported",
         severity: Severity::Warning,
         explanation: "The resource uses a feature nimc does not render yet (multi-node \
-                      LeaderWorkerSet, the KServe platform). Its objects are left out \
+                      LeaderWorkerSet). Its objects are left out \
                       of the output; everything else is rendered.",
     },
     Code {

@@ -27,6 +27,9 @@ pub struct Facts {
     pub managed_by: String,
     /// Namespace for custom resources that have none.
     pub default_namespace: String,
+    /// KServe's default deployment mode (the `deploy` key of the `inferenceservice-config`
+    /// ConfigMap): Standard, RawDeployment, Knative, Serverless or ModelMesh.
+    pub kserve_deployment_mode: String,
     /// Per image reference (`repository:tag`): what the operator reads from the registry.
     pub images: BTreeMap<String, ImageFacts>,
 }
@@ -39,6 +42,7 @@ impl Default for Facts {
             operator_version: String::new(),
             managed_by: "nimc".into(),
             default_namespace: "default".into(),
+            kserve_deployment_mode: "Standard".into(),
             images: BTreeMap::new(),
         }
     }

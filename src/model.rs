@@ -31,6 +31,31 @@ pub struct Service {
     pub labels: BTreeMap<String, String>,
     /// NIMServiceAnnotations: `openshift.io/required-scc`, then `spec.annotations`.
     pub annotations: BTreeMap<String, String>,
+    /// Set on the KServe platform.
+    pub kserve: Option<KServe>,
+}
+
+/// The KServe deployment mode the operator resolves for a NIMService.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KServe {
+    /// `Standard`, `RawDeployment`, `Knative`, `Serverless` or `ModelMesh`.
+    pub mode: String,
+    /// Standard or RawDeployment (everything else takes the Knative branches).
+    pub standard: bool,
+}
+
+impl KServe {
+    /// The mode from the NIMService's `serving.kserve.io/deploymentMode` annotation, else the
+    /// cluster default from the facts.
+    pub fn resolve(annotations: &BTreeMap<String, String>, default_mode: &str) -> KServe {
+        let mode = annotations
+            .get("serving.kserve.io/deploymentMode")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .unwrap_or_else(|| default_mode.to_string());
+        let standard = matches!(mode.as_str(), "Standard" | "RawDeployment");
+        KServe { mode, standard }
+    }
 }
 
 /// Where the model lives.

@@ -216,6 +216,27 @@ fn reuses_spelling(s: &str, p: &Parsed) -> bool {
     }
 }
 
+/// The integer value of a quantity, rounded up (Go's `Quantity.Value()`).
+pub fn ceil_value(s: &str) -> Option<i64> {
+    let p = parse(s)?;
+    let digits = format!("{}{}", p.num, p.denom);
+    let mut m: i128 = digits.parse().ok()?;
+    let mut scale: i32 = -(p.denom.len() as i32);
+    if p.base == 10 {
+        scale = scale.checked_add(p.exponent)?;
+    } else {
+        m = m.checked_mul(1i128.checked_shl(p.exponent as u32)?)?;
+    }
+    let value = if scale >= 0 {
+        m.checked_mul(10i128.checked_pow(scale as u32)?)?
+    } else {
+        let div = 10i128.checked_pow((-scale) as u32)?;
+        m.checked_add(div - 1)? / div
+    };
+    let value = if p.negative { -value } else { value };
+    i64::try_from(value).ok()
+}
+
 fn strip_factors(mut m: i128, mut e: i32) -> (i128, i32) {
     while m != 0 && m % 10 == 0 {
         m /= 10;

@@ -12,7 +12,7 @@ use crate::defaults;
 use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
 use crate::load::{Cr, Input};
-use crate::model::{Cache, CacheLink, CacheType, Model, Service, Store};
+use crate::model::{Cache, CacheLink, CacheType, KServe, Model, Service, Store};
 use crate::quantity;
 use crate::render::meta;
 
@@ -46,7 +46,7 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
         .into_par_iter()
         .filter(|s| {
             let spec = &s.object.spec;
-            spec.inference_platform.as_deref() != Some("kserve") && spec.multi_node.is_none()
+            spec.multi_node.is_none()
         })
         .map(|s| {
             let mut d = Vec::new();
@@ -337,8 +337,11 @@ fn service(
             Store::HostPath(st.host_path.clone().unwrap_or_default())
         }
     };
+    let kserve = (spec.inference_platform.as_deref() == Some("kserve"))
+        .then(|| KServe::resolve(&spec.annotations, &facts.kserve_deployment_mode));
     Some(Service {
         origin: cr.origin,
+        kserve,
         labels: meta::service_labels(&name, &spec, facts),
         annotations: meta::service_annotations(&spec),
         name,

@@ -173,3 +173,19 @@ pub struct Endpoint {
 pub struct NamespaceSelector {
     pub match_names: Vec<String>,
 }
+
+/// `serving.kserve.io/v1beta1` InferenceService. The predictor (a pod spec plus KServe's
+/// component fields) is kept as a JSON value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceService {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: InferenceServiceSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InferenceServiceSpec {
+    pub predictor: serde_json::Value,
+}

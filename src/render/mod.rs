@@ -9,6 +9,7 @@ pub mod cache;
 pub mod crd;
 pub mod dra;
 pub mod epp;
+pub mod kserve;
 pub mod meta;
 pub mod network;
 pub mod rbac;
@@ -76,6 +77,7 @@ pub enum Object {
     Service(Service),
     Job(Box<Job>),
     Deployment(Box<Deployment>),
+    InferenceService(Box<crd::InferenceService>),
     InferencePool(crd::InferencePool),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
     Ingress(Ingress),
@@ -97,6 +99,7 @@ impl Object {
             Object::Service(_) => "Service",
             Object::Job(_) => "Job",
             Object::Deployment(_) => "Deployment",
+            Object::InferenceService(_) => "InferenceService",
             Object::InferencePool(_) => "InferencePool",
             Object::HorizontalPodAutoscaler(_) => "HorizontalPodAutoscaler",
             Object::Ingress(_) => "Ingress",
@@ -119,12 +122,13 @@ impl Object {
             Object::Service(_) => 6,
             Object::Job(_) => 7,
             Object::Deployment(_) => 8,
-            Object::InferencePool(_) => 9,
-            Object::HorizontalPodAutoscaler(_) => 10,
-            Object::Ingress(_) => 11,
-            Object::HttpRoute(_) => 12,
-            Object::GrpcRoute(_) => 13,
-            Object::ServiceMonitor(_) => 14,
+            Object::InferenceService(_) => 9,
+            Object::InferencePool(_) => 10,
+            Object::HorizontalPodAutoscaler(_) => 11,
+            Object::Ingress(_) => 12,
+            Object::HttpRoute(_) => 13,
+            Object::GrpcRoute(_) => 14,
+            Object::ServiceMonitor(_) => 15,
         }
     }
 
@@ -139,6 +143,7 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::Job(o) => &o.metadata,
             Object::Deployment(o) => &o.metadata,
+            Object::InferenceService(o) => &o.metadata,
             Object::InferencePool(o) => &o.metadata,
             Object::HorizontalPodAutoscaler(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
@@ -184,8 +189,11 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
     objects
 }
 
-/// Everything one standalone NIMService produces, in the operator's creation order.
+/// Everything one NIMService produces, in the operator's creation order.
 pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
+    if let Some(k) = &s.kserve {
+        return kserve_service(s, k, facts);
+    }
     let mut out = vec![
         Object::ServiceAccount(rbac::service_account(s)),
         Object::Role(rbac::role(s)),
@@ -205,5 +213,28 @@ pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
             .map(Object::ResourceClaimTemplate),
     );
     out.push(Object::Deployment(Box::new(workload::deployment(s, facts))));
+    out
+}
+
+/// A NIMService on the KServe platform: RBAC, the PVC, a ServiceMonitor (Standard mode), DRA
+/// templates and the InferenceService; no Service, Ingress, routes, HPA or endpoint picker.
+fn kserve_service(s: &model::Service, k: &model::KServe, facts: &Facts) -> Vec<Object> {
+    let mut out = vec![
+        Object::ServiceAccount(rbac::service_account(s)),
+        Object::Role(rbac::role(s)),
+        Object::RoleBinding(rbac::role_binding(s)),
+    ];
+    out.extend(storage::service_pvc(s, facts).map(Object::PersistentVolumeClaim));
+    if k.standard {
+        out.extend(scaling::service_monitor(s).map(Object::ServiceMonitor));
+    }
+    out.extend(
+        dra::templates(s)
+            .into_iter()
+            .map(Object::ResourceClaimTemplate),
+    );
+    out.push(Object::InferenceService(Box::new(
+        kserve::inference_service(s, k, facts),
+    )));
     out
 }

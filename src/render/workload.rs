@@ -49,7 +49,7 @@ pub fn deployment(s: &Service, facts: &Facts) -> Deployment {
                 annotations: non_empty(annotations),
                 ..Default::default()
             },
-            pod_spec(s, facts),
+            pod_spec(s, facts, None),
         )),
         status: None,
     }
@@ -94,11 +94,15 @@ pub fn deployment_spec(
     }
 }
 
-fn pod_spec(s: &Service, facts: &Facts) -> PodSpec {
+/// The pod of a single-node NIMService. The main container's env starts from the base env;
+/// init and sidecar containers merge their own env over `aux_env` (the base env for a
+/// Deployment; KServe passes the multi-node env, as upstream does).
+pub fn pod_spec(s: &Service, facts: &Facts, aux_env: Option<&[EnvVar]>) -> PodSpec {
     let spec = &s.spec;
     let mounts = main_mounts(s);
     let claims = dra::container_claims(s);
     let base = base_env(s);
+    let aux = aux_env.unwrap_or(&base);
     let mut main = main_container(s, mounts.clone(), &base);
     add_claims(&mut main, &claims);
     let mut containers = vec![main];
@@ -110,7 +114,7 @@ fn pod_spec(s: &Service, facts: &Facts) -> PodSpec {
             command: some_vec(&sc.command),
             args: some_vec(sc.args.as_deref().unwrap_or_default()),
             working_dir: sc.working_dir.clone().filter(|w| !w.is_empty()),
-            env: env_list(&merge_env(&base, &sc.env)),
+            env: env_list(&merge_env(aux, &sc.env)),
             volume_mounts: some_vec(&mounts),
             ..Default::default()
         };
@@ -136,7 +140,7 @@ fn pod_spec(s: &Service, facts: &Facts) -> PodSpec {
         affinity: spec.affinity.clone(),
         service_account_name: Some(s.name.clone()),
         runtime_class_name: spec.runtime_class_name.clone().filter(|x| !x.is_empty()),
-        init_containers: some_vec(&init_containers(s, &base)),
+        init_containers: some_vec(&init_containers(s, aux)),
         containers,
         resource_claims: some_vec(&pod_claims),
         volumes: Some(volumes(s)),
@@ -359,7 +363,7 @@ pub fn proxy_env(p: &crate::api::ProxySpec) -> Vec<EnvVar> {
 
 /// E2: the user's env over the standard env, then the proxy env over both. Init and sidecar
 /// containers start from this too.
-fn base_env(s: &Service) -> Vec<EnvVar> {
+pub fn base_env(s: &Service) -> Vec<EnvVar> {
     let e1 = merge_env(&standard_env(s), &s.spec.env);
     match &s.spec.proxy {
         Some(p) => merge_env(&e1, &proxy_env(p)),

@@ -18,6 +18,7 @@ const IN_SCOPE: &[&str] = &[
     "caching-",
     "serving-advanced-dra-",
     "pipelines-",
+    "serving-kserve-",
 ];
 
 #[test]

@@ -450,3 +450,67 @@ fn pipeline_problems_point_into_the_pipeline() {
         c.diagnostics
     );
 }
+
+#[test]
+fn kserve_modes_shape_the_inference_service() {
+    let standard = format!("{SVC}  inferencePlatform: kserve\n  replicas: 2\n").replace(
+        "      port: 8000\n",
+        "      port: 8000\n      metricsPort: 8002\n",
+    );
+    let objs = render(&standard);
+    let isvc = find(&objs, "InferenceService", "svc");
+    assert!(
+        !objs
+            .iter()
+            .any(|o| o["kind"] == "Deployment" || o["kind"] == "Service")
+    );
+    let p = &isvc["spec"]["predictor"];
+    assert_eq!(
+        (p["minReplicas"].clone(), p["maxReplicas"].clone()),
+        (serde_json::json!(2), serde_json::json!(2))
+    );
+    assert_eq!(p["containers"][0]["ports"][1]["name"], "metrics");
+    assert_eq!(
+        isvc["metadata"]["labels"]["networking.kserve.io/visibility"],
+        "cluster-local"
+    );
+    assert_eq!(
+        isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"],
+        "Standard"
+    );
+    assert_eq!(p["securityContext"]["runAsUser"], 1000);
+
+    let knative = format!(
+        "{SVC}  inferencePlatform: kserve\n  annotations:\n    serving.kserve.io/deploymentMode: Knative\n"
+    );
+    let objs = render(&knative);
+    let p = &find(&objs, "InferenceService", "svc")["spec"]["predictor"];
+    let c = &p["containers"][0];
+    assert_eq!(
+        c["ports"],
+        serde_json::json!([{"containerPort": 8000, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["port"], 8000,
+        "numeric port in Knative mode"
+    );
+    assert_eq!(c["startupProbe"]["failureThreshold"], 30);
+    assert!(
+        p["securityContext"].is_null()
+            && p["minReplicas"].is_null()
+            && p["deploymentStrategy"].is_null()
+    );
+
+    assert_eq!(
+        codes(&format!(
+            "{knative}  scale:\n    enabled: true\n    hpa: {{maxReplicas: 2}}\n"
+        )),
+        ["NIMC022"]
+    );
+    assert_eq!(
+        codes(&format!(
+            "{SVC}  inferencePlatform: kserve\n  annotations:\n    serving.kserve.io/deploymentMode: Fast\n"
+        )),
+        ["NIMC022"]
+    );
+}

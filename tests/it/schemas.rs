@@ -105,7 +105,13 @@ fn third_party_objects_validate_against_upstream_crds() {
         );
         *checked.entry(key.1).or_insert(0) += 1;
     }
-    for k in ["HTTPRoute", "GRPCRoute", "ServiceMonitor", "InferencePool"] {
+    for k in [
+        "HTTPRoute",
+        "GRPCRoute",
+        "ServiceMonitor",
+        "InferencePool",
+        "InferenceService",
+    ] {
         assert!(checked.contains_key(k), "no {k} was validated");
     }
 }
