@@ -254,11 +254,73 @@ fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Di
     if spec.inference_platform.as_deref() == Some("kserve") {
         kserve(input, cr, facts, diags);
     } else if spec.multi_node.is_some() {
-        diags.push(
-            input
-                .diag("NIMC090", o, "/spec/multiNode", format!(
-                    "NIMService {name}: multi-node (LeaderWorkerSet) services are not rendered yet"))
-                .help("remove spec.multiNode to render a single-node Deployment"),
+        multinode(input, cr, diags);
+    }
+}
+
+/// Multi-node rules (CRD CEL and what the LeaderWorkerSet needs).
+fn multinode(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
+    let o = cr.origin;
+    let spec = &cr.object.spec;
+    let name = cr.object.name();
+    let Some(mn) = &spec.multi_node else { return };
+    let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
+        diags.push(input.diag(code, o, ptr, msg).help(help));
+    };
+    if mn.mpi.is_some() && mn.ray.is_some() {
+        d(
+            "/spec/multiNode",
+            "NIMC023",
+            format!("NIMService {name}: multiNode.mpi and multiNode.ray are mutually exclusive"),
+            "pick MPI or Ray",
+        );
+    }
+    if mn.backend_type.as_deref().is_some_and(|b| b != "lws") {
+        d(
+            "/spec/multiNode/backendType",
+            "NIMC023",
+            format!("NIMService {name}: the only multi-node backend is lws"),
+            "remove backendType or set it to lws",
+        );
+    }
+    if let Some(cd) = &mn.compute_domain {
+        let create = cd.create == Some(true);
+        let named = cd.name.as_deref().is_some_and(|n| !n.is_empty());
+        if create == named {
+            d(
+                "/spec/multiNode/computeDomain",
+                "NIMC023",
+                format!(
+                    "NIMService {name}: computeDomain needs create: true without a name, or the name of an existing ComputeDomain"
+                ),
+                "set create: true, or name an existing ComputeDomain",
+            );
+        }
+    }
+    if spec.scale.enabled == Some(true) {
+        d(
+            "/spec/scale/enabled",
+            "NIMC023",
+            format!("NIMService {name}: autoscaling is not supported with multiNode"),
+            "scale the LeaderWorkerSet with spec.replicas",
+        );
+    }
+    let pipeline = mn.parallelism.pipeline.unwrap_or(0);
+    if pipeline <= 1 {
+        d(
+            "/spec/multiNode/parallelism",
+            "NIMC024",
+            format!(
+                "NIMService {name}: multiNode with pipeline parallelism {pipeline} runs on one node; nimc renders a Deployment"
+            ),
+            "set parallelism.pipeline above 1 for a LeaderWorkerSet, or remove multiNode",
+        );
+    } else if spec.replicas.is_none() {
+        d(
+            "/spec/multiNode",
+            "NIMC023",
+            format!("NIMService {name}: a multi-node service needs spec.replicas"),
+            "set spec.replicas (the number of leader/worker groups)",
         );
     }
 }

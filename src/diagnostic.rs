@@ -263,12 +263,22 @@ pub const CODES: &[Code] = &[
                       router.gateway and metrics.enabled are rejected by the operator's webhook.",
     },
     Code {
-        code: "NIMC090",
-        name: "not-yet-supported",
+        code: "NIMC023",
+        name: "multinode-config",
+        severity: Severity::Error,
+        explanation: "A multi-node NIMService needs spec.replicas, one of MPI or Ray, the lws \
+                      backend, no autoscaling, and a computeDomain that is either created \
+                      (create: true, no name) or names an existing ComputeDomain whose channel \
+                      template is given in the facts (computeDomains).",
+    },
+    Code {
+        code: "NIMC024",
+        name: "single-node-multinode",
         severity: Severity::Warning,
-        explanation: "The resource uses a feature nimc does not render yet (multi-node \
-                      LeaderWorkerSet). Its objects are left out \
-                      of the output; everything else is rendered.",
+        explanation: "spec.multiNode with pipeline parallelism 1 (or unset) runs on one node. The \
+                      operator then renders a Deployment whose Service selects the (absent) \
+                      LeaderWorkerSet leader and never becomes Ready; nimc renders a working \
+                      single-node Deployment and Service instead.",
     },
     Code {
         code: "NIMC091",

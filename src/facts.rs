@@ -30,6 +30,9 @@ pub struct Facts {
     /// KServe's default deployment mode (the `deploy` key of the `inferenceservice-config`
     /// ConfigMap): Standard, RawDeployment, Knative, Serverless or ModelMesh.
     pub kserve_deployment_mode: String,
+    /// Existing ComputeDomains (`namespace/name`) a multi-node NIMService uses, with the name of
+    /// their channel's ResourceClaimTemplate (`spec.channel.resourceClaimTemplate.name`).
+    pub compute_domains: BTreeMap<String, String>,
     /// Per image reference (`repository:tag`): what the operator reads from the registry.
     pub images: BTreeMap<String, ImageFacts>,
 }
@@ -43,6 +46,7 @@ impl Default for Facts {
             managed_by: "nimc".into(),
             default_namespace: "default".into(),
             kserve_deployment_mode: "Standard".into(),
+            compute_domains: BTreeMap::new(),
             images: BTreeMap::new(),
         }
     }

@@ -33,6 +33,35 @@ pub struct Service {
     pub annotations: BTreeMap<String, String>,
     /// Set on the KServe platform.
     pub kserve: Option<KServe>,
+    /// Set for a multi-node service (a LeaderWorkerSet instead of the Deployment).
+    pub multinode: Option<MultiNode>,
+    /// The `metadata.annotations` of the NIMService resource itself (the MPI ConfigMaps carry
+    /// them, as upstream).
+    pub object_annotations: BTreeMap<String, String>,
+}
+
+/// A multi-node NIMService: pipeline parallelism above 1 with the LWS backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiNode {
+    /// Tensor parallelism: GPUs per node.
+    pub tensor: u32,
+    /// Pipeline parallelism: nodes per group.
+    pub pipeline: u32,
+    pub mpi_start_timeout: i32,
+    /// Set in Ray mode; MPI mode otherwise.
+    pub ray_port: Option<i32>,
+    /// The Secret holding the MPI SSH key (supplied by the user; never rendered).
+    pub ssh_secret: String,
+    pub compute_domain: Option<ComputeDomain>,
+}
+
+/// The NVLink ComputeDomain of a multi-node service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComputeDomain {
+    /// True when nimc renders the ComputeDomain (named after the service).
+    pub create: bool,
+    /// The ResourceClaimTemplate its channel uses (created by the NVIDIA DRA driver).
+    pub template: String,
 }
 
 /// The KServe deployment mode the operator resolves for a NIMService.

@@ -12,7 +12,9 @@ use crate::defaults;
 use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
 use crate::load::{Cr, Input};
-use crate::model::{Cache, CacheLink, CacheType, KServe, Model, Service, Store};
+use crate::model::{
+    Cache, CacheLink, CacheType, ComputeDomain, KServe, Model, MultiNode, Service, Store,
+};
 use crate::quantity;
 use crate::render::meta;
 
@@ -44,10 +46,6 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
     // Services resolve independently; the order of the results is the input order.
     let resolved: Vec<(Option<Service>, Vec<Diagnostic>)> = services
         .into_par_iter()
-        .filter(|s| {
-            let spec = &s.object.spec;
-            spec.multi_node.is_none()
-        })
         .map(|s| {
             let mut d = Vec::new();
             (service(input, s, facts, &by_name, &mut d), d)
@@ -194,6 +192,81 @@ fn cache(
     })
 }
 
+/// The annotation that names the user-supplied Secret with the MPI SSH key (default
+/// `<name>-ssh-pk`, as upstream; nimc never renders key material).
+pub const SSH_SECRET_ANNOTATION: &str = "nimc/mpi-ssh-secret";
+
+/// The multi-node plan: `None` for a single-node service (also when pipeline parallelism is 1,
+/// where upstream renders a Deployment whose Service selects nothing; nimc renders a working
+/// single-node service and warns in `check`).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the arguments are the service's parts"
+)]
+fn multinode(
+    input: &Input,
+    origin: crate::load::Origin,
+    name: &str,
+    ns: &str,
+    spec: &crate::api::NimServiceSpec,
+    object_annotations: &BTreeMap<String, String>,
+    facts: &Facts,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Option<MultiNode>, ()> {
+    let Some(mn) = spec.multi_node.as_ref() else {
+        return Ok(None);
+    };
+    let pipeline = mn.parallelism.pipeline.unwrap_or(0);
+    if pipeline <= 1 || spec.inference_platform.as_deref() == Some("kserve") {
+        return Ok(None);
+    }
+    let compute_domain = match &mn.compute_domain {
+        None => None,
+        Some(cd) if cd.create == Some(true) => Some(ComputeDomain {
+            create: true,
+            template: crate::render::dra::compute_domain_template(name),
+        }),
+        Some(cd) => {
+            let cd_name = cd.name.clone().unwrap_or_default();
+            match facts.compute_domains.get(&format!("{ns}/{cd_name}")) {
+                Some(template) => Some(ComputeDomain {
+                    create: false,
+                    template: template.clone(),
+                }),
+                None => {
+                    diags.push(
+                        input
+                            .diag("NIMC023", origin, "/spec/multiNode/computeDomain/name", format!(
+                                "NIMService {name}: the channel template of the existing ComputeDomain {ns}/{cd_name} is not known"
+                            ))
+                            .help(format!(
+                                "add `computeDomains: {{\"{ns}/{cd_name}\": <spec.channel.resourceClaimTemplate.name>}}` to nimc.yaml, or set computeDomain.create: true"
+                            )),
+                    );
+                    return Err(());
+                }
+            }
+        }
+    };
+    Ok(Some(MultiNode {
+        tensor: mn.parallelism.tensor.unwrap_or(0),
+        pipeline,
+        mpi_start_timeout: mn
+            .mpi
+            .as_ref()
+            .and_then(|m| m.mpi_start_timeout)
+            .filter(|t| *t != 0)
+            .unwrap_or(300),
+        ray_port: mn.ray.as_ref().map(|r| r.ray_port.unwrap_or(6379)),
+        ssh_secret: object_annotations
+            .get(SSH_SECRET_ANNOTATION)
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("{name}-ssh-pk")),
+        compute_domain,
+    }))
+}
+
 fn service(
     input: &Input,
     cr: Cr<NimService>,
@@ -262,13 +335,21 @@ fn service(
                 }
                 let profile = status.profiles.iter().find(|p| p.name == r.profile);
                 if let Some(p) = profile {
-                    // An empty tag counts as absent; upstream then requests one GPU.
-                    let tp = p
-                        .config
-                        .get("tensorParallelism")
-                        .or_else(|| p.config.get("tp"))
-                        .filter(|t| !t.is_empty())
-                        .map_or("1", String::as_str);
+                    // Multi-node services request their tensor parallelism per pod; otherwise
+                    // the profile's tag (an empty tag counts as absent: one GPU).
+                    let tensor = spec
+                        .multi_node
+                        .as_ref()
+                        .map(|m| m.parallelism.tensor.unwrap_or(0).to_string());
+                    let tp = match &tensor {
+                        Some(t) => t.as_str(),
+                        None => p
+                            .config
+                            .get("tensorParallelism")
+                            .or_else(|| p.config.get("tp"))
+                            .filter(|t| !t.is_empty())
+                            .map_or("1", String::as_str),
+                    };
                     if quantity::parse_ok(tp) {
                         gpus = Some(quantity::canonical(tp));
                     } else {
@@ -339,9 +420,27 @@ fn service(
     };
     let kserve = (spec.inference_platform.as_deref() == Some("kserve"))
         .then(|| KServe::resolve(&spec.annotations, &facts.kserve_deployment_mode));
+    let object_annotations = obj.metadata.annotations.clone().unwrap_or_default();
+    let multinode = match multinode(
+        input,
+        cr.origin,
+        &name,
+        &ns,
+        &spec,
+        &object_annotations,
+        facts,
+        diags,
+    ) {
+        Ok(m) => m,
+        Err(()) => return None,
+    };
+    // The LeaderWorkerSet path has no native model layout.
+    let native = native && multinode.is_none();
     Some(Service {
         origin: cr.origin,
         kserve,
+        multinode,
+        object_annotations,
         labels: meta::service_labels(&name, &spec, facts),
         annotations: meta::service_annotations(&spec),
         name,

@@ -189,3 +189,24 @@ pub struct InferenceService {
 pub struct InferenceServiceSpec {
     pub predictor: serde_json::Value,
 }
+
+/// `leaderworkerset.x-k8s.io/v1` LeaderWorkerSet. The spec (two pod templates and the group
+/// policies) is kept as a JSON value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaderWorkerSet {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: serde_json::Value,
+}
+
+/// `resource.nvidia.com/v1beta1` ComputeDomain (NVIDIA's DRA driver).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComputeDomain {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: serde_json::Value,
+}

@@ -33,41 +33,74 @@ pub fn template_name(s: &Service, index: usize, generate_name: Option<&str>) -> 
     format!("{prefix}-{}-{index}", short_hash(&s.name))
 }
 
-/// Every DRA resource of the service, in `draResources` order.
+/// Every DRA resource of the service, in `draResources` order, then the ComputeDomain's
+/// channel template (field type 2) for a multi-node service that has one.
 pub fn named_claims(s: &Service) -> Vec<NamedClaim> {
     let service_hash = short_hash(&s.name);
-    let mut seen: Vec<String> = Vec::new();
-    s.spec
+    let claim =
+        |claim_name: Option<String>, template_name: Option<String>, requests: Vec<String>| {
+            NamedClaim {
+                pod_claim: String::new(),
+                claim_name,
+                template_name,
+                requests,
+            }
+        };
+    // (field type, resource name, claim without its pod claim name yet)
+    let mut entries: Vec<(u8, String, NamedClaim)> = s
+        .spec
         .dra_resources
         .iter()
         .enumerate()
         .map(|(i, r): (usize, &DraResource)| {
-            let (field_type, resource, claim, template) = if let Some(c) = &r.resource_claim_name {
-                (0, c.clone(), Some(c.clone()), None)
+            if let Some(c) = &r.resource_claim_name {
+                (
+                    0,
+                    c.clone(),
+                    claim(Some(c.clone()), None, r.requests.clone()),
+                )
             } else if let Some(t) = &r.resource_claim_template_name {
-                (1, t.clone(), None, Some(t.clone()))
+                (
+                    1,
+                    t.clone(),
+                    claim(None, Some(t.clone()), r.requests.clone()),
+                )
             } else {
                 let gen_name = r
                     .claim_creation_spec
                     .as_ref()
                     .and_then(|c| c.generate_name.as_deref());
                 let t = template_name(s, i, gen_name);
-                (1, t.clone(), None, Some(t))
-            };
+                (1, t.clone(), claim(None, Some(t), r.requests.clone()))
+            }
+        })
+        .collect();
+    if let Some(cd) = s.multinode.as_ref().and_then(|m| m.compute_domain.as_ref()) {
+        entries.push((
+            2,
+            cd.template.clone(),
+            claim(None, Some(cd.template.clone()), Vec::new()),
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    entries
+        .into_iter()
+        .map(|(field_type, resource, mut named)| {
             let prefix = format!(
                 "claim-{service_hash}-{field_type}-{}",
                 short_hash(&resource)
             );
             let n = seen.iter().filter(|p| **p == prefix).count();
             seen.push(prefix.clone());
-            NamedClaim {
-                pod_claim: format!("{prefix}-{n}"),
-                claim_name: claim,
-                template_name: template,
-                requests: r.requests.clone(),
-            }
+            named.pod_claim = format!("{prefix}-{n}");
+            named
         })
         .collect()
+}
+
+/// The template name a created ComputeDomain's channel uses.
+pub fn compute_domain_template(service: &str) -> String {
+    format!("cd-claimtemplate-{}", short_hash(service))
 }
 
 /// The pod's `resourceClaims`.

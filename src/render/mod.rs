@@ -11,6 +11,7 @@ pub mod dra;
 pub mod epp;
 pub mod kserve;
 pub mod meta;
+pub mod multinode;
 pub mod network;
 pub mod rbac;
 pub mod scaling;
@@ -74,9 +75,11 @@ pub enum Object {
     ConfigMap(ConfigMap),
     PersistentVolumeClaim(PersistentVolumeClaim),
     ResourceClaimTemplate(ResourceClaimTemplate),
+    ComputeDomain(crd::ComputeDomain),
     Service(Service),
     Job(Box<Job>),
     Deployment(Box<Deployment>),
+    LeaderWorkerSet(Box<crd::LeaderWorkerSet>),
     InferenceService(Box<crd::InferenceService>),
     InferencePool(crd::InferencePool),
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
@@ -96,9 +99,11 @@ impl Object {
             Object::ConfigMap(_) => "ConfigMap",
             Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             Object::ResourceClaimTemplate(_) => "ResourceClaimTemplate",
+            Object::ComputeDomain(_) => "ComputeDomain",
             Object::Service(_) => "Service",
             Object::Job(_) => "Job",
             Object::Deployment(_) => "Deployment",
+            Object::LeaderWorkerSet(_) => "LeaderWorkerSet",
             Object::InferenceService(_) => "InferenceService",
             Object::InferencePool(_) => "InferencePool",
             Object::HorizontalPodAutoscaler(_) => "HorizontalPodAutoscaler",
@@ -119,16 +124,18 @@ impl Object {
             Object::ConfigMap(_) => 3,
             Object::PersistentVolumeClaim(_) => 4,
             Object::ResourceClaimTemplate(_) => 5,
-            Object::Service(_) => 6,
-            Object::Job(_) => 7,
-            Object::Deployment(_) => 8,
-            Object::InferenceService(_) => 9,
-            Object::InferencePool(_) => 10,
-            Object::HorizontalPodAutoscaler(_) => 11,
-            Object::Ingress(_) => 12,
-            Object::HttpRoute(_) => 13,
-            Object::GrpcRoute(_) => 14,
-            Object::ServiceMonitor(_) => 15,
+            Object::ComputeDomain(_) => 6,
+            Object::Service(_) => 7,
+            Object::Job(_) => 8,
+            Object::Deployment(_) => 9,
+            Object::LeaderWorkerSet(_) => 10,
+            Object::InferenceService(_) => 11,
+            Object::InferencePool(_) => 12,
+            Object::HorizontalPodAutoscaler(_) => 13,
+            Object::Ingress(_) => 14,
+            Object::HttpRoute(_) => 15,
+            Object::GrpcRoute(_) => 16,
+            Object::ServiceMonitor(_) => 17,
         }
     }
 
@@ -140,9 +147,11 @@ impl Object {
             Object::ConfigMap(o) => &o.metadata,
             Object::PersistentVolumeClaim(o) => &o.metadata,
             Object::ResourceClaimTemplate(o) => &o.metadata,
+            Object::ComputeDomain(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
             Object::Job(o) => &o.metadata,
             Object::Deployment(o) => &o.metadata,
+            Object::LeaderWorkerSet(o) => &o.metadata,
             Object::InferenceService(o) => &o.metadata,
             Object::InferencePool(o) => &o.metadata,
             Object::HorizontalPodAutoscaler(o) => &o.metadata,
@@ -212,7 +221,20 @@ pub fn service(s: &model::Service, facts: &Facts) -> Vec<Object> {
             .into_iter()
             .map(Object::ResourceClaimTemplate),
     );
-    out.push(Object::Deployment(Box::new(workload::deployment(s, facts))));
+    match &s.multinode {
+        None => out.push(Object::Deployment(Box::new(workload::deployment(s, facts)))),
+        Some(m) => {
+            out.extend(
+                multinode::mpi_config_maps(s, m)
+                    .into_iter()
+                    .map(Object::ConfigMap),
+            );
+            out.extend(multinode::compute_domain(s, m).map(Object::ComputeDomain));
+            out.push(Object::LeaderWorkerSet(Box::new(
+                multinode::leader_worker_set(s, m, facts),
+            )));
+        }
+    }
     out
 }
 

@@ -65,7 +65,10 @@ pub fn service(s: &Service) -> CoreService {
                     .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| "ClusterIP".into()),
             ),
-            selector: Some(Map::from([("app".into(), s.name.clone())])),
+            selector: Some(match &s.multinode {
+                Some(_) => super::multinode::leader_selector(s),
+                None => Map::from([("app".into(), s.name.clone())]),
+            }),
             ports: Some(ports),
             ..Default::default()
         }),

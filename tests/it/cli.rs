@@ -172,8 +172,8 @@ fn output_dir_is_all_or_nothing() {
             "00-serviceaccount-ns-demo.yaml",
             "01-role-ns-demo.yaml",
             "02-rolebinding-ns-demo.yaml",
-            "06-service-ns-demo.yaml",
-            "08-deployment-ns-demo.yaml"
+            "07-service-ns-demo.yaml",
+            "09-deployment-ns-demo.yaml"
         ]
     );
     assert!(o.stdout.is_empty());

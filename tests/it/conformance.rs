@@ -12,13 +12,14 @@ use std::process::Command;
 
 use crate::support::{nimc, shared};
 
-/// Case name prefixes that must be exact.
+/// Case name prefixes that must be exact: every case of the corpus.
 const IN_SCOPE: &[&str] = &[
     "serving-standalone-",
     "caching-",
     "serving-advanced-dra-",
     "pipelines-",
     "serving-kserve-",
+    "serving-advanced-multi-node-",
 ];
 
 #[test]

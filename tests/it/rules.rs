@@ -514,3 +514,81 @@ fn kserve_modes_shape_the_inference_service() {
         ["NIMC022"]
     );
 }
+
+const MULTI: &str = "apiVersion: apps.nvidia.com/v1alpha1
+kind: NIMService
+metadata:
+  name: big
+  namespace: ns
+  annotations:
+    nimc/mpi-ssh-secret: my-key
+spec:
+  image: {repository: nvcr.io/nim/big, tag: '1'}
+  storage: {pvc: {name: models}}
+  replicas: 2
+  expose: {service: {port: 8000}}
+  multiNode:
+    parallelism: {tensor: 4, pipeline: 3}
+";
+
+#[test]
+fn multinode_renders_a_leader_worker_set() {
+    let objs = render(MULTI);
+    assert!(!objs.iter().any(|o| o["kind"] == "Deployment"));
+    assert!(
+        !objs.iter().any(|o| o["kind"] == "Secret"),
+        "no key material is rendered"
+    );
+    let lws = find(&objs, "LeaderWorkerSet", "big-lws");
+    assert_eq!(lws["spec"]["leaderWorkerTemplate"]["size"], 3);
+    let leader = &lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"];
+    let env = env_of(&leader["containers"][0]);
+    assert!(env.contains(&("CLUSTER_START_TIMEOUT".to_string(), Some("300".to_string()))));
+    assert!(env.contains(&("GPUS_PER_NODE".to_string(), Some("4".to_string()))));
+    let ssh = leader["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "ssh-pk")
+        .unwrap();
+    assert_eq!(ssh["secret"]["secretName"], "my-key");
+    let hosts = &find(&objs, "ConfigMap", "big-mpi-config")["data"];
+    assert_eq!(
+        hosts["hostfile-1"],
+        "localhost slots=4\nbig-lws-1-1.big-lws.ns.svc slots=4\nbig-lws-1-2.big-lws.ns.svc slots=4\n"
+    );
+    assert_eq!(
+        find(&objs, "Service", "big")["spec"]["selector"]["nim-llm-role"],
+        "leader"
+    );
+
+    let ray = MULTI.replace(
+        "    parallelism: {tensor: 4, pipeline: 3}\n",
+        "    parallelism: {tensor: 4, pipeline: 3}\n    ray: {}\n",
+    );
+    let objs = render(&ray);
+    assert!(
+        !objs.iter().any(|o| o["kind"] == "ConfigMap"),
+        "Ray mode has no MPI objects"
+    );
+    let worker = &find(&objs, "LeaderWorkerSet", "big-lws")["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+        ["spec"];
+    assert_eq!(
+        worker["containers"][0]["args"][2],
+        "$(LWS_LEADER_ADDRESS):6379"
+    );
+    assert_eq!(
+        worker["containers"][0]["startupProbe"]["exec"]["command"][2],
+        "ray status"
+    );
+
+    let single = MULTI.replace("pipeline: 3", "pipeline: 1");
+    assert_eq!(codes(&single), ["NIMC024"]);
+    let objs = render(&single);
+    assert_eq!(
+        find(&objs, "Service", "big")["spec"]["selector"]["app"],
+        "big"
+    );
+    assert!(objs.iter().any(|o| o["kind"] == "Deployment"));
+    assert_eq!(codes(&MULTI.replace("  replicas: 2\n", "")), ["NIMC023"]);
+}
