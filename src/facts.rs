@@ -33,6 +33,9 @@ pub struct Facts {
     /// Existing ComputeDomains (`namespace/name`) a multi-node NIMService uses, with the name of
     /// their channel's ResourceClaimTemplate (`spec.channel.resourceClaimTemplate.name`).
     pub compute_domains: BTreeMap<String, String>,
+    /// Render option: annotate objects with Argo CD sync waves derived from NIMPipeline
+    /// dependencies (also `--sync-waves`).
+    pub sync_waves: bool,
     /// Per image reference (`repository:tag`): what the operator reads from the registry.
     pub images: BTreeMap<String, ImageFacts>,
 }
@@ -47,6 +50,7 @@ impl Default for Facts {
             default_namespace: "default".into(),
             kserve_deployment_mode: "Standard".into(),
             compute_domains: BTreeMap::new(),
+            sync_waves: false,
             images: BTreeMap::new(),
         }
     }

@@ -71,7 +71,7 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
         ]),
         ..Default::default()
     };
-    diagnostics.extend(pipeline::lower(&mut input));
+    diagnostics.extend(pipeline::lower(&mut input, facts.sync_waves));
     diagnostics.extend(check::check(&input, facts));
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let (model, diags) = resolve::resolve(&mut input, facts);

@@ -56,6 +56,10 @@ enum Command {
         /// Also print notes and a summary of what was read and ignored.
         #[arg(short, long)]
         verbose: bool,
+        /// Annotate objects with Argo CD sync waves that follow NIMPipeline dependencies (a
+        /// service one wave after its deepest dependency, its NIMCache the wave before it).
+        #[arg(long)]
+        sync_waves: bool,
     },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
@@ -79,12 +83,14 @@ fn main() -> ExitCode {
             output_dir,
             format,
             verbose,
+            sync_waves,
         } => render(
             &paths,
             facts.as_deref(),
             output_dir.as_deref(),
             format,
             verbose,
+            sync_waves,
         ),
         Command::Explain { code } => explain(&code),
     }
@@ -120,6 +126,7 @@ fn render(
     output_dir: Option<&Path>,
     format: Format,
     verbose: bool,
+    sync_waves: bool,
 ) -> ExitCode {
     let (sources, read_diags) = match source::read(paths) {
         Ok(r) => r,
@@ -128,7 +135,7 @@ fn render(
     let facts_path = facts_path
         .map(Path::to_path_buf)
         .or_else(|| paths.first().and_then(|p| source::find_facts(p)));
-    let facts = match facts_path {
+    let mut facts = match facts_path {
         None => Facts::default(),
         Some(p) => {
             let facts_sources = match source::read_one(&p) {
@@ -144,6 +151,7 @@ fn render(
             }
         }
     };
+    facts.sync_waves |= sync_waves;
     let mut result = nimc::compile(&sources, &facts);
     if !read_diags.is_empty() {
         let mut all = read_diags;

@@ -38,6 +38,9 @@ pub struct Service {
     /// The `metadata.annotations` of the NIMService resource itself (the MPI ConfigMaps carry
     /// them, as upstream).
     pub object_annotations: BTreeMap<String, String>,
+    /// The Argo CD sync wave of the service's objects (`syncWaves`): one more than its deepest
+    /// pipeline dependency, starting at 1.
+    pub wave: Option<i32>,
 }
 
 /// A multi-node NIMService: pipeline parallelism above 1 with the LWS backend.
@@ -138,4 +141,6 @@ pub struct Cache {
     pub cache_type: CacheType,
     /// The profiles the download Job fetches (NGC optimized only); `["all"]` means every one.
     pub profiles: Vec<String>,
+    /// The sync wave of the PVC and Job: the wave before the first service that mounts it.
+    pub wave: Option<i32>,
 }

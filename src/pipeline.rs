@@ -18,12 +18,13 @@ use crate::diagnostic::Diagnostic;
 use crate::load::{Cr, Input, Origin};
 use crate::render::meta::merge_env;
 
-/// Add the enabled services of every pipeline to `input.services`.
-pub fn lower(input: &mut Input) -> Vec<Diagnostic> {
+/// Add the enabled services of every pipeline to `input.services`. With `strict` (sync waves
+/// requested) a dependency cycle is an error, since no wave order exists.
+pub fn lower(input: &mut Input, strict: bool) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut services = Vec::new();
     for p in &input.pipelines {
-        diags.extend(check(input, p));
+        diags.extend(check(input, p, strict));
         for (i, svc) in p.object.spec.services.iter().enumerate() {
             if svc.enabled != Some(true) || svc.name.is_empty() {
                 continue;
@@ -67,7 +68,7 @@ pub fn lower(input: &mut Input) -> Vec<Diagnostic> {
 }
 
 /// Pipeline-level rules: service names, enablement, dependencies.
-fn check(input: &Input, p: &Cr<NimPipeline>) -> Vec<Diagnostic> {
+fn check(input: &Input, p: &Cr<NimPipeline>, strict: bool) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let pipeline = p.object.name();
     let services = &p.object.spec.services;
@@ -156,6 +157,11 @@ fn check(input: &Input, p: &Cr<NimPipeline>) -> Vec<Diagnostic> {
             .iter()
             .position(|s| s.name == cycle[0])
             .unwrap_or(0);
+        let severity = if strict {
+            crate::diagnostic::Severity::Error
+        } else {
+            crate::diagnostic::Severity::Warning
+        };
         diags.push(
             input
                 .diag(
@@ -167,7 +173,8 @@ fn check(input: &Input, p: &Cr<NimPipeline>) -> Vec<Diagnostic> {
                         cycle.join(" -> ")
                     ),
                 )
-                .help("no service can start first; remove one of the dependencies"),
+                .help("no service can start first; remove one of the dependencies")
+                .severity(severity),
         );
     }
     diags
@@ -225,4 +232,59 @@ fn find_cycle(services: &[crate::api::PipelineService]) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// The dependency depth of each enabled service of a pipeline: 0 without dependencies, else one
+/// more than its deepest enabled dependency. Services in a cycle count their cyclic
+/// dependencies as depth 0 (the cycle is reported by `check`).
+pub fn levels(p: &NimPipeline) -> BTreeMap<String, u32> {
+    let deps: BTreeMap<&str, Vec<&str>> = p
+        .spec
+        .services
+        .iter()
+        .filter(|s| s.enabled == Some(true))
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.dependencies.iter().map(|d| d.name.as_str()).collect(),
+            )
+        })
+        .collect();
+    let mut level: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut on_path: BTreeSet<&str> = BTreeSet::new();
+    for &root in deps.keys() {
+        // Iterative post-order walk: (node, index of the next dependency to visit).
+        let mut stack: Vec<(&str, usize)> = Vec::new();
+        if !level.contains_key(root) {
+            stack.push((root, 0));
+            on_path.insert(root);
+        }
+        while let Some((node, next)) = stack.last().copied() {
+            let children = &deps[node];
+            if next < children.len() {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let child = children[next];
+                if deps.contains_key(child)
+                    && !level.contains_key(child)
+                    && !on_path.contains(child)
+                {
+                    on_path.insert(child);
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            let depth = children
+                .iter()
+                .filter_map(|c| level.get(c))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
+            level.insert(node, depth);
+            on_path.remove(node);
+            stack.pop();
+        }
+    }
+    level.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -43,17 +43,41 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
             model.caches.push(cache);
         }
     }
+    let levels: Levels = input
+        .pipelines
+        .iter()
+        .map(|p| {
+            (
+                (p.origin.file, p.origin.doc),
+                crate::pipeline::levels(&p.object),
+            )
+        })
+        .collect();
     // Services resolve independently; the order of the results is the input order.
     let resolved: Vec<(Option<Service>, Vec<Diagnostic>)> = services
         .into_par_iter()
         .map(|s| {
             let mut d = Vec::new();
-            (service(input, s, facts, &by_name, &mut d), d)
+            (service(input, s, facts, &by_name, &levels, &mut d), d)
         })
         .collect();
     for (svc, d) in resolved {
         model.services.extend(svc);
         diags.extend(d);
+    }
+    if facts.sync_waves {
+        // A cache is applied in the wave before the first service that mounts it.
+        for c in &mut model.caches {
+            let first_user = model
+                .services
+                .iter()
+                .filter(|s| {
+                    s.namespace == c.namespace && s.cache.as_ref().is_some_and(|l| l.name == c.name)
+                })
+                .filter_map(|s| s.wave)
+                .min();
+            c.wave = Some(first_user.map_or(0, |w| w - 1));
+        }
     }
     (model, diags)
 }
@@ -189,6 +213,7 @@ fn cache(
         claim_name,
         cache_type,
         profiles,
+        wave: None,
     })
 }
 
@@ -267,11 +292,15 @@ fn multinode(
     }))
 }
 
+/// Pipeline dependency depths, by the pipeline's (file, document).
+type Levels = BTreeMap<(usize, usize), BTreeMap<String, u32>>;
+
 fn service(
     input: &Input,
     cr: Cr<NimService>,
     facts: &Facts,
     caches: &BTreeMap<(String, String), &Cr<NimCache>>,
+    levels: &Levels,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
     let obj = cr.object;
@@ -436,8 +465,19 @@ fn service(
     };
     // The LeaderWorkerSet path has no native model layout.
     let native = native && multinode.is_none();
+    let wave = facts.sync_waves.then(|| {
+        let level = cr
+            .origin
+            .service
+            .and_then(|_| levels.get(&(cr.origin.file, cr.origin.doc)))
+            .and_then(|l| l.get(&name))
+            .copied()
+            .unwrap_or(0);
+        i32::try_from(level).unwrap_or(i32::MAX - 1) + 1
+    });
     Some(Service {
         origin: cr.origin,
+        wave,
         kserve,
         multinode,
         object_annotations,

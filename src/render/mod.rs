@@ -65,6 +65,35 @@ impl Rendered {
     }
 }
 
+/// The Argo CD annotation that orders a sync (`--sync-waves`).
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+
+/// Apply the same expression to the payload of every `Object` variant.
+macro_rules! each_variant {
+    ($value:expr, $o:ident => $e:expr) => {
+        match $value {
+            Object::ServiceAccount($o) => $e,
+            Object::Role($o) => $e,
+            Object::RoleBinding($o) => $e,
+            Object::ConfigMap($o) => $e,
+            Object::PersistentVolumeClaim($o) => $e,
+            Object::ResourceClaimTemplate($o) => $e,
+            Object::ComputeDomain($o) => $e,
+            Object::Service($o) => $e,
+            Object::Job($o) => $e,
+            Object::Deployment($o) => $e,
+            Object::LeaderWorkerSet($o) => $e,
+            Object::InferenceService($o) => $e,
+            Object::InferencePool($o) => $e,
+            Object::HorizontalPodAutoscaler($o) => $e,
+            Object::Ingress($o) => $e,
+            Object::HttpRoute($o) => $e,
+            Object::GrpcRoute($o) => $e,
+            Object::ServiceMonitor($o) => $e,
+        }
+    };
+}
+
 /// One rendered Kubernetes object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -140,26 +169,19 @@ impl Object {
     }
 
     pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Object::ServiceAccount(o) => &o.metadata,
-            Object::Role(o) => &o.metadata,
-            Object::RoleBinding(o) => &o.metadata,
-            Object::ConfigMap(o) => &o.metadata,
-            Object::PersistentVolumeClaim(o) => &o.metadata,
-            Object::ResourceClaimTemplate(o) => &o.metadata,
-            Object::ComputeDomain(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::Job(o) => &o.metadata,
-            Object::Deployment(o) => &o.metadata,
-            Object::LeaderWorkerSet(o) => &o.metadata,
-            Object::InferenceService(o) => &o.metadata,
-            Object::InferencePool(o) => &o.metadata,
-            Object::HorizontalPodAutoscaler(o) => &o.metadata,
-            Object::Ingress(o) => &o.metadata,
-            Object::HttpRoute(o) => &o.metadata,
-            Object::GrpcRoute(o) => &o.metadata,
-            Object::ServiceMonitor(o) => &o.metadata,
-        }
+        each_variant!(self, o => &o.metadata)
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        each_variant!(self, o => &mut o.metadata)
+    }
+
+    /// Set the Argo CD sync wave (`argocd.argoproj.io/sync-wave`).
+    pub fn set_sync_wave(&mut self, wave: i32) {
+        self.metadata_mut()
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(SYNC_WAVE.into(), wave.to_string());
     }
 
     pub fn name(&self) -> &str {
@@ -179,23 +201,36 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
         .into_par_iter()
         .flat_map_iter(|s| {
             let origin = Some(s.origin);
+            let wave = s.wave;
             service(&s, facts)
                 .into_iter()
-                .map(move |o| Rendered::new(origin, &o))
+                .map(move |o| Rendered::new(origin, &waved(o, wave)))
         })
         .collect();
     objects.par_extend(model.caches.par_iter().flat_map_iter(|c| {
         cache::objects(c, facts)
             .into_iter()
-            .map(|o| Rendered::new(Some(c.origin), &o))
+            .map(|o| Rendered::new(Some(c.origin), &waved(o, c.wave)))
     }));
-    objects.extend(
-        cache::namespace_objects(&model.caches, facts)
+    for o in cache::namespace_objects(&model.caches, facts) {
+        // Shared cache RBAC goes with the first cache Job of its namespace.
+        let wave = model
+            .caches
             .iter()
-            .map(|o| Rendered::new(None, o)),
-    );
+            .filter(|c| c.namespace == o.namespace())
+            .filter_map(|c| c.wave)
+            .min();
+        objects.push(Rendered::new(None, &waved(o, wave)));
+    }
     objects.par_sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
     objects
+}
+
+fn waved(mut o: Object, wave: Option<i32>) -> Object {
+    if let Some(w) = wave {
+        o.set_sync_wave(w);
+    }
+    o
 }
 
 /// Everything one NIMService produces, in the operator's creation order.

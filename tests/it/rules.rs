@@ -592,3 +592,43 @@ fn multinode_renders_a_leader_worker_set() {
     assert!(objs.iter().any(|o| o["kind"] == "Deployment"));
     assert_eq!(codes(&MULTI.replace("  replicas: 2\n", "")), ["NIMC023"]);
 }
+
+#[test]
+fn sync_waves_follow_pipeline_dependencies() {
+    let facts = Facts {
+        sync_waves: true,
+        ..Facts::default()
+    };
+    // llm depends on embed; rerank (enabled here) depends on llm.
+    let chained = PIPELINE.replace("enabled: false", "enabled: true")
+        + "    dependencies:\n    - {name: llm, port: 8000}\n";
+    let chained = chained.replace(
+        "    - {name: rerank, port: 8000, envName: LLM_URL, envValue: 'http://self'}\n",
+        "",
+    );
+    let objs = render_with(&chained, &facts);
+    let wave = |name: &str| {
+        find(&objs, "Deployment", name)["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            .clone()
+    };
+    assert_eq!(
+        (wave("embed"), wave("llm"), wave("rerank")),
+        (
+            serde_json::json!("1"),
+            serde_json::json!("2"),
+            serde_json::json!("3")
+        )
+    );
+    // Without the option, no waves.
+    let plain = render(&chained);
+    assert!(
+        find(&plain, "Deployment", "llm")["metadata"]["annotations"]
+            .get("argocd.argoproj.io/sync-wave")
+            .is_none()
+    );
+    // A cycle has no wave order: an error when waves are asked for.
+    let cycle = PIPELINE.replace("enabled: false", "enabled: true")
+        + "    dependencies:\n    - {name: llm, port: 8000}\n";
+    let c = compile(&cycle, &facts);
+    assert!(c.has_errors(), "{:#?}", c.diagnostics);
+}
