@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::crd::{InferenceService, InferenceServiceSpec};
 use super::meta::{env, merge_env, object_meta};
-use super::network::{api_port, grpc_port, named_ports};
-use super::workload::{base_env, pod_spec};
+use super::network::{api_port, grpc_port};
+use super::workload::{base_env, container_ports, pod_spec};
 use crate::api::ProbeSpec;
 use crate::facts::Facts;
 use crate::model::{KServe, Service};
@@ -168,15 +168,7 @@ pub fn inference_service(s: &Service, k: &KServe, facts: &Facts) -> InferenceSer
         main.command = None;
         main.args = None;
         main.ports = Some(if k.standard {
-            named_ports(s)
-                .into_iter()
-                .map(|(name, port)| ContainerPort {
-                    name: Some(name.into()),
-                    container_port: port,
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                })
-                .collect()
+            container_ports(s)
         } else {
             std::iter::once(api_port(s))
                 .chain(grpc_port(s))

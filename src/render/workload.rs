@@ -480,6 +480,19 @@ fn main_resources(s: &Service) -> Option<ResourceRequirements> {
     })
 }
 
+/// The named container ports: api, then grpc and metrics when set (all TCP).
+pub fn container_ports(s: &Service) -> Vec<ContainerPort> {
+    named_ports(s)
+        .into_iter()
+        .map(|(name, port)| ContainerPort {
+            name: Some(name.into()),
+            container_port: port,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn main_container(s: &Service, mounts: Vec<VolumeMount>, base: &[EnvVar]) -> Container {
     let spec = &s.spec;
     Container {
@@ -488,17 +501,7 @@ fn main_container(s: &Service, mounts: Vec<VolumeMount>, base: &[EnvVar]) -> Con
         image_pull_policy: spec.image.pull_policy.clone().filter(|p| !p.is_empty()),
         command: some_vec(&spec.command),
         args: some_vec(&spec.args),
-        ports: Some(
-            named_ports(s)
-                .into_iter()
-                .map(|(name, port)| ContainerPort {
-                    name: Some(name.into()),
-                    container_port: port,
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        ports: Some(container_ports(s)),
         resources: main_resources(s),
         liveness_probe: probe(
             &spec.liveness_probe,
