@@ -632,3 +632,13 @@ fn sync_waves_follow_pipeline_dependencies() {
     let c = compile(&cycle, &facts);
     assert!(c.has_errors(), "{:#?}", c.diagnostics);
 }
+
+#[test]
+fn pipeline_services_may_enable_metrics_without_a_service_monitor_block() {
+    let with_metrics = PIPELINE.replace(
+        "      expose: {service: {port: 8000}}\n",
+        "      expose: {service: {port: 8000}}\n      metrics: {enabled: true}\n",
+    );
+    let objs = render(&with_metrics);
+    assert_eq!(find(&objs, "ServiceMonitor", "llm")["spec"]["endpoints"][0]["path"], "/v1/metrics");
+}
