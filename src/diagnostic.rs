@@ -385,6 +385,20 @@ pub fn print_github(d: &Diagnostic, sources: &Sources) -> String {
     format!("::{level} {}::{}\n", props.join(","), escape_data(&msg))
 }
 
+/// One JSON object per diagnostic (a line of JSON Lines).
+pub fn print_json(d: &Diagnostic, sources: &Sources) -> String {
+    let v = serde_json::json!({
+        "code": d.code,
+        "severity": d.severity.as_str(),
+        "message": d.message,
+        "file": d.file.map(|f| sources.files[f].path.clone()),
+        "line": d.span.map(|s| s.start.line),
+        "column": d.span.map(|s| s.start.col),
+        "help": d.help,
+    });
+    format!("{v}\n")
+}
+
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")

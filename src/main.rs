@@ -61,6 +61,23 @@ enum Command {
         #[arg(long)]
         sync_waves: bool,
     },
+    /// Check NIM resources without rendering: the same rules `render` applies.
+    ///
+    /// Exit status: 0 no errors (warnings are fine), 1 errors found, 2 usage or I/O failure.
+    Validate {
+        /// Files or directories to read (directories recursively, honouring .gitignore).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Cluster facts file (as for render).
+        #[arg(long, value_name = "FILE")]
+        facts: Option<PathBuf>,
+        /// Diagnostic format on stderr (json: one object per line).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also print notes.
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
         /// The code, e.g. NIMC007.
@@ -72,6 +89,7 @@ enum Command {
 enum Format {
     Human,
     Github,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +110,12 @@ fn main() -> ExitCode {
             verbose,
             sync_waves,
         ),
+        Command::Validate {
+            paths,
+            facts,
+            format,
+            verbose,
+        } => validate(&paths, facts.as_deref(), format, verbose),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -128,38 +152,10 @@ fn render(
     verbose: bool,
     sync_waves: bool,
 ) -> ExitCode {
-    let (sources, read_diags) = match source::read(paths) {
+    let (sources, result) = match compile_paths(paths, facts_path, sync_waves, format, verbose) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    let facts_path = facts_path
-        .map(Path::to_path_buf)
-        .or_else(|| paths.first().and_then(|p| source::find_facts(p)));
-    let mut facts = match facts_path {
-        None => Facts::default(),
-        Some(p) => {
-            let facts_sources = match source::read_one(&p) {
-                Ok(f) => Sources { files: vec![f] },
-                Err(e) => return fail(e),
-            };
-            match facts::parse(&facts_sources.files[0], 0) {
-                Ok(f) => f,
-                Err(d) => {
-                    print_diagnostics(&[d], &facts_sources, format, verbose);
-                    return ExitCode::from(1);
-                }
-            }
-        }
-    };
-    facts.sync_waves |= sync_waves;
-    let mut result = nimc::compile(&sources, &facts);
-    if !read_diags.is_empty() {
-        let mut all = read_diags;
-        all.append(&mut result.diagnostics);
-        diagnostic::sort(&mut all);
-        result.diagnostics = all;
-        result.objects.clear();
-    }
     print_diagnostics(&result.diagnostics, &sources, format, verbose);
     if verbose {
         summary(&result);
@@ -184,6 +180,68 @@ fn render(
     }
 }
 
+/// Read the paths and the facts file and compile. On a usage, I/O or facts failure the exit
+/// code to return (the problem is already printed).
+fn compile_paths(
+    paths: &[PathBuf],
+    facts_path: Option<&Path>,
+    sync_waves: bool,
+    format: Format,
+    verbose: bool,
+) -> Result<(Sources, Compilation), ExitCode> {
+    let (sources, read_diags) = match source::read(paths) {
+        Ok(r) => r,
+        Err(e) => return Err(fail(e)),
+    };
+    let facts_path = facts_path
+        .map(Path::to_path_buf)
+        .or_else(|| paths.first().and_then(|p| source::find_facts(p)));
+    let mut facts = match facts_path {
+        None => Facts::default(),
+        Some(p) => {
+            let facts_sources = match source::read_one(&p) {
+                Ok(f) => Sources { files: vec![f] },
+                Err(e) => return Err(fail(e)),
+            };
+            match facts::parse(&facts_sources.files[0], 0) {
+                Ok(f) => f,
+                Err(d) => {
+                    print_diagnostics(&[d], &facts_sources, format, verbose);
+                    return Err(ExitCode::from(1));
+                }
+            }
+        }
+    };
+    facts.sync_waves |= sync_waves;
+    let mut result = nimc::compile(&sources, &facts);
+    if !read_diags.is_empty() {
+        let mut all = read_diags;
+        all.append(&mut result.diagnostics);
+        diagnostic::sort(&mut all);
+        result.diagnostics = all;
+        result.objects.clear();
+    }
+    Ok((sources, result))
+}
+
+fn validate(
+    paths: &[PathBuf],
+    facts_path: Option<&Path>,
+    format: Format,
+    verbose: bool,
+) -> ExitCode {
+    let (sources, result) = match compile_paths(paths, facts_path, false, format, verbose) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    print_diagnostics(&result.diagnostics, &sources, format, verbose);
+    if result.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn print_diagnostics(
     diags: &[diagnostic::Diagnostic],
     sources: &Sources,
@@ -198,6 +256,7 @@ fn print_diagnostics(
         let text = match format {
             Format::Human => diagnostic::print_human(d, sources),
             Format::Github => diagnostic::print_github(d, sources),
+            Format::Json => diagnostic::print_json(d, sources),
         };
         let _ = err.write_all(text.as_bytes());
     }

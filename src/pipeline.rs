@@ -32,7 +32,9 @@ pub fn lower(input: &mut Input, strict: bool) -> Vec<Diagnostic> {
             let mut spec = svc.spec.clone();
             // The operator writes the child NIMService from its Go struct, where
             // `metrics.serviceMonitor` is a value, not a pointer: it always exists there.
-            spec.metrics.service_monitor.get_or_insert_with(Default::default);
+            spec.metrics
+                .service_monitor
+                .get_or_insert_with(Default::default);
             for dep in &svc.dependencies {
                 if let (Some(name), Some(value)) = (&dep.env_name, &dep.env_value)
                     && !name.is_empty()

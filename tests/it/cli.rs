@@ -279,3 +279,28 @@ fn gitignored_and_hidden_files_are_skipped() {
     let o = run(&["render", "."], Some(tmp.path()), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn validate_reports_without_rendering() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("svc.yaml"), SERVICE).unwrap();
+    let o = run(&["validate", "."], Some(tmp.path()), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "validate prints no objects");
+    fs::write(
+        tmp.path().join("svc.yaml"),
+        SERVICE.replace("  storage:", "  replica: 2\n  storage:"),
+    )
+    .unwrap();
+    let o = run(
+        &["validate", ".", "--format", "json"],
+        Some(tmp.path()),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_str(stderr(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(line["code"], "NIMC003");
+    assert_eq!(line["file"], "svc.yaml");
+    assert_eq!(line["line"], 10);
+    assert_eq!(line["help"], "did you mean `replicas`?");
+}

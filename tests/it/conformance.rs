@@ -102,3 +102,24 @@ fn score(case: &Path, compare: &Path, facts: &Path, tmp: &Path) -> (String, bool
         report.status.success() && !text.contains("EXTRA "),
     )
 }
+
+#[test]
+fn conformance_inputs_validate_clean() {
+    let Some(shared) = shared() else {
+        return;
+    };
+    for case in std::fs::read_dir(shared.join("conformance/cases")).unwrap() {
+        let input = case.unwrap().path().join("input");
+        let out = Command::new(nimc())
+            .arg("validate")
+            .arg(&input)
+            .output()
+            .expect("run nimc");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            input.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

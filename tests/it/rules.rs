@@ -640,5 +640,8 @@ fn pipeline_services_may_enable_metrics_without_a_service_monitor_block() {
         "      expose: {service: {port: 8000}}\n      metrics: {enabled: true}\n",
     );
     let objs = render(&with_metrics);
-    assert_eq!(find(&objs, "ServiceMonitor", "llm")["spec"]["endpoints"][0]["path"], "/v1/metrics");
+    assert_eq!(
+        find(&objs, "ServiceMonitor", "llm")["spec"]["endpoints"][0]["path"],
+        "/v1/metrics"
+    );
 }
