@@ -115,3 +115,75 @@ fn third_party_objects_validate_against_upstream_crds() {
         assert!(checked.contains_key(k), "no {k} was validated");
     }
 }
+
+/// A document with every property of an upstream CRD schema (one item per list, a plausible
+/// value per scalar), to prove nimc's types accept every field the API server accepts.
+fn maximal(schema: &Value) -> Value {
+    if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        return Value::String("1".into());
+    }
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        return Value::Object(props.iter().map(|(k, v)| (k.clone(), maximal(v))).collect());
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("array") => Value::Array(vec![maximal(schema.get("items").unwrap_or(&Value::Null))]),
+        Some("integer") => serde_json::json!(1),
+        Some("number") => serde_json::json!(0.5),
+        Some("boolean") => Value::Bool(true),
+        Some("string") => schema
+            .get("enum")
+            .and_then(|e| e.get(0))
+            .cloned()
+            .unwrap_or_else(|| {
+                Value::String(
+                    if schema.get("format") == Some(&Value::String("byte".into())) {
+                        "eA==".into()
+                    } else {
+                        "1".into()
+                    },
+                )
+            }),
+        Some("object") => match schema.get("additionalProperties") {
+            Some(ap) if ap.is_object() => serde_json::json!({ "key": maximal(ap) }),
+            _ => serde_json::json!({}),
+        },
+        _ => Value::String("1".into()),
+    }
+}
+
+#[test]
+fn every_upstream_crd_field_is_accepted() {
+    let Some(shared) = shared() else {
+        eprintln!("../shared not present; CRD parity skipped");
+        return;
+    };
+    for file in [
+        "apps.nvidia.com_nimservices.yaml",
+        "apps.nvidia.com_nimcaches.yaml",
+        "apps.nvidia.com_nimpipelines.yaml",
+    ] {
+        let text = std::fs::read_to_string(shared.join("upstream-crds/nim").join(file)).unwrap();
+        let crd = yaml_docs(&text).remove(0);
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut doc = maximal(schema);
+        doc["apiVersion"] = "apps.nvidia.com/v1alpha1".into();
+        doc["kind"] = kind.clone().into();
+        doc["metadata"] = serde_json::json!({"name": "x", "namespace": "ns"});
+        let yaml = nimc::yaml::emit::to_string(&doc);
+        let c = nimc::compile(
+            &nimc::source::Sources::from_texts([("crd.yaml", yaml.as_str())]),
+            &nimc::facts::Facts::default(),
+        );
+        let unknown: Vec<String> = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "NIMC003")
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{kind}: fields of the upstream CRD that nimc rejects: {unknown:#?}"
+        );
+    }
+}
