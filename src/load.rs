@@ -58,7 +58,7 @@ pub struct Input<'a> {
     /// The sources, to locate fields again when a diagnostic needs a position.
     pub sources: &'a Sources,
     /// The last file re-parsed for a position (diagnostics come in file order).
-    located: Mutex<Option<(usize, Vec<Node>)>>,
+    located: Mutex<Option<(usize, Vec<Node<'a>>)>>,
     /// Ignored documents, counted by `apiVersion/kind`.
     pub ignored: BTreeMap<String, usize>,
 }

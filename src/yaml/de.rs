@@ -97,16 +97,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Read a `T` from a node tree.
-pub fn from_node<'de, T: de::Deserialize<'de>>(node: &'de Node) -> Result<T, DeError> {
+pub fn from_node<'de, T: de::Deserialize<'de>>(node: &'de Node<'de>) -> Result<T, DeError> {
     T::deserialize(NodeDe(node))
 }
 
-struct NodeDe<'a>(&'a Node);
+struct NodeDe<'a>(&'a Node<'a>);
 
 impl<'de> NodeDe<'de> {
     fn scalar(&self) -> Option<(&'de str, bool)> {
         match &self.0.value {
-            Value::Scalar(s) => Some((s.text.as_str(), s.plain)),
+            Value::Scalar(s) => Some((s.text.as_ref(), s.plain)),
             _ => None,
         }
     }
@@ -217,7 +217,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         let r = match &self.0.value {
             Value::Scalar(s) if !s.plain => visitor.visit_borrowed_str(&s.text),
             Value::Scalar(s) => {
-                let t = s.text.as_str();
+                let t = s.text.as_ref();
                 if is_null_text(t) {
                     visitor.visit_unit()
                 } else if let Some(b) = match t {
@@ -394,7 +394,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     ) -> Result<V::Value, DeError> {
         let span = self.0.span;
         match &self.0.value {
-            Value::Scalar(s) => visitor.visit_enum(s.text.as_str().into_deserializer()),
+            Value::Scalar(s) => visitor.visit_enum(s.text.as_ref().into_deserializer()),
             Value::Map(entries) if entries.len() == 1 => visitor.visit_enum(EnumDe(&entries[0])),
             _ => Err(de::Error::invalid_type(self.unexpected(), &visitor)),
         }
@@ -411,7 +411,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 }
 
 struct SeqDe<'a> {
-    items: &'a [Node],
+    items: &'a [Node<'a>],
     index: usize,
 }
 
@@ -438,7 +438,7 @@ impl<'de> de::SeqAccess<'de> for SeqDe<'de> {
 }
 
 struct MapDe<'a> {
-    entries: &'a [Entry],
+    entries: &'a [Entry<'a>],
     index: usize,
 }
 
@@ -492,7 +492,7 @@ impl<'de> de::Deserializer<'de> for KeyDe<'de> {
     }
 }
 
-struct EnumDe<'a>(&'a Entry);
+struct EnumDe<'a>(&'a Entry<'a>);
 
 impl<'de> de::EnumAccess<'de> for EnumDe<'de> {
     type Error = DeError;
@@ -545,7 +545,7 @@ mod tests {
         enabled: Option<bool>,
     }
 
-    fn one(text: &str) -> Node {
+    fn one(text: &str) -> Node<'_> {
         parse_documents(text, Limits::default()).unwrap().remove(0)
     }
 

@@ -10,6 +10,7 @@
 pub mod de;
 pub mod emit;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use granit_parser::{Event, Parser, ScalarStyle};
@@ -29,34 +30,34 @@ pub struct Span {
     pub end: Pos,
 }
 
-/// One YAML node with its span.
+/// One YAML node with its span. Scalars borrow from the source text where they can.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
-    pub value: Value,
+pub struct Node<'a> {
+    pub value: Value<'a>,
     pub span: Span,
 }
 
 /// The content of a node. Mapping keys are always scalars (their text).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<Entry>),
+pub enum Value<'a> {
+    Scalar(Scalar<'a>),
+    Seq(Vec<Node<'a>>),
+    Map(Vec<Entry<'a>>),
 }
 
 /// A scalar with its text after escape processing; `plain` is false for quoted and block scalars.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Scalar {
-    pub text: String,
+pub struct Scalar<'a> {
+    pub text: Cow<'a, str>,
     pub plain: bool,
 }
 
 /// One `key: value` pair of a mapping.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
-    pub key: String,
+pub struct Entry<'a> {
+    pub key: Cow<'a, str>,
     pub key_span: Span,
-    pub value: Node,
+    pub value: Node<'a>,
 }
 
 /// Bounds that keep hostile input from exhausting time, stack or memory.
@@ -83,14 +84,14 @@ pub struct YamlError {
     pub limit: bool,
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// True for an empty plain scalar, `~` and the spellings of `null`.
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar(s) if s.plain && is_null_text(&s.text))
     }
 
     /// The value of `key` in a mapping node.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
             _ => None,
@@ -144,16 +145,16 @@ fn pos(m: &granit_parser::Marker) -> Pos {
     }
 }
 
-enum Frame {
+enum Frame<'a> {
     Seq {
-        items: Vec<Node>,
+        items: Vec<Node<'a>>,
         start: Pos,
         anchor: usize,
         nodes: usize,
     },
     Map {
-        entries: Vec<Entry>,
-        key: Option<(String, Span)>,
+        entries: Vec<Entry<'a>>,
+        key: Option<(Cow<'a, str>, Span)>,
         start: Pos,
         anchor: usize,
         nodes: usize,
@@ -162,11 +163,11 @@ enum Frame {
 
 /// Parse every document of a YAML stream. Empty documents are kept as null scalars so that
 /// document indices stay stable.
-pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlError> {
+pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node<'_>>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut anchors: HashMap<usize, (Node<'_>, usize)> = HashMap::new();
     let mut total_nodes = 0usize;
     let mut root: Option<Node> = None;
 
@@ -182,7 +183,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
         let start = pos(&span.start);
         let end = pos(&span.end);
         // A completed node (scalar, alias, or closed collection) with its subtree size.
-        let completed: Option<(Node, usize, usize)> = match event {
+        let completed: Option<(Node<'_>, usize, usize)> = match event {
             Event::StreamStart | Event::StreamEnd => None,
             Event::DocumentStart(..) => {
                 anchors.clear();
@@ -192,7 +193,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
             Event::DocumentEnd => {
                 docs.push(root.take().unwrap_or(Node {
                     value: Value::Scalar(Scalar {
-                        text: String::new(),
+                        text: Cow::Borrowed(""),
                         plain: true,
                     }),
                     span: Span { start, end: start },
@@ -203,10 +204,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
                 let forced_str = tag.as_ref().is_some_and(|t| t.core_suffix() == Some("str"));
                 let plain = matches!(style, ScalarStyle::Plain) && !forced_str;
                 let node = Node {
-                    value: Value::Scalar(Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    }),
+                    value: Value::Scalar(Scalar { text, plain }),
                     span: Span { start, end },
                 };
                 Some((node, anchor, 1))
@@ -299,10 +297,10 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node>, YamlErro
     Ok(docs)
 }
 
-fn attach(
-    stack: &mut [Frame],
-    root: &mut Option<Node>,
-    node: Node,
+fn attach<'a>(
+    stack: &mut [Frame<'a>],
+    root: &mut Option<Node<'a>>,
+    node: Node<'a>,
     count: usize,
 ) -> Result<(), YamlError> {
     match stack.last_mut() {
@@ -347,7 +345,7 @@ fn attach(
     Ok(())
 }
 
-fn check_depth(stack: &[Frame], limits: Limits, at: Pos) -> Result<(), YamlError> {
+fn check_depth(stack: &[Frame<'_>], limits: Limits, at: Pos) -> Result<(), YamlError> {
     if stack.len() > limits.max_depth {
         return Err(YamlError {
             message: format!("nesting is deeper than {} levels", limits.max_depth),
