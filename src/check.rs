@@ -74,11 +74,46 @@ fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {
                     .help(format!(
                         "the first definition is document {} of {}; keep one",
                         first.doc + 1,
-                        first.file
+                        input
+                            .sources
+                            .files
+                            .get(first.file)
+                            .map_or("", |f| f.path.as_str())
                     )),
             );
         }
+        if kind != "NIMPipeline" && !valid_base_name(name, kind == "NIMService") {
+            let what = if kind == "NIMService" {
+                "a DNS-1035 label (lowercase letters, digits, '-', starting with a letter)"
+            } else {
+                "a DNS-1123 label (lowercase letters, digits, '-')"
+            };
+            diags.push(
+                input
+                    .diag("NIMC025", origin, "/metadata/name", format!(
+                        "{kind} name `{name}` must be {what} of at most {MAX_BASE_NAME} characters"
+                    ))
+                    .help("derived objects (`<name>-ctr`, `<name>-epp`, `<name>-lws`, `<name>-job`) must stay within 63 characters"),
+            );
+        }
     }
+}
+
+/// Names of NIMServices and NIMCaches leave room for the longest suffix nimc appends (`-ctr`,
+/// `-epp`, `-lws`, `-job`) within Kubernetes' 63-character label limit.
+const MAX_BASE_NAME: usize = 59;
+
+/// A DNS-1123 label (or, for Service names, a DNS-1035 label that starts with a letter) of at
+/// most [`MAX_BASE_NAME`] characters.
+fn valid_base_name(name: &str, dns1035: bool) -> bool {
+    let b = name.as_bytes();
+    let ok_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
+    !b.is_empty()
+        && b.len() <= MAX_BASE_NAME
+        && b.iter().all(ok_char)
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+        && (!dns1035 || b[0].is_ascii_lowercase())
 }
 
 fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagnostic>) {

@@ -281,6 +281,16 @@ pub const CODES: &[Code] = &[
                       single-node Deployment and Service instead.",
     },
     Code {
+        code: "NIMC025",
+        name: "invalid-name",
+        severity: Severity::Error,
+        explanation: "A NIMService name must be a DNS-1035 label (it names a Service) and a \
+                      NIMCache name a DNS-1123 label, each of at most 59 characters, so that the \
+                      objects named after them (`<name>-ctr`, `<name>-epp`, `<name>-lws`, \
+                      `<name>-job`) stay valid. The operator does not check this; the API server \
+                      then rejects the derived objects.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

@@ -645,3 +645,23 @@ fn pipeline_services_may_enable_metrics_without_a_service_monitor_block() {
         "/v1/metrics"
     );
 }
+
+#[test]
+fn names_that_cannot_name_the_derived_objects_are_refused() {
+    let long = "a".repeat(60);
+    assert_eq!(
+        codes(&SVC.replace("  name: svc\n", &format!("  name: {long}\n"))),
+        ["NIMC025"]
+    );
+    assert_eq!(
+        codes(&SVC.replace("  name: svc\n", "  name: 1svc\n")),
+        ["NIMC025"]
+    );
+    assert_eq!(
+        codes(&SVC.replace("  name: svc\n", "  name: Svc\n")),
+        ["NIMC025"]
+    );
+    assert!(
+        codes(&SVC.replace("  name: svc\n", &format!("  name: {}\n", "a".repeat(59)))).is_empty()
+    );
+}
