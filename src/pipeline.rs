@@ -157,7 +157,7 @@ fn check(input: &Input, p: &Cr<NimPipeline>, strict: bool) -> Vec<Diagnostic> {
             }
         }
     }
-    if let Some(cycle) = find_cycle(services) {
+    if let Some(cycle) = analyse(&p.object).cycle {
         let i = services
             .iter()
             .position(|s| s.name == cycle[0])
@@ -185,64 +185,17 @@ fn check(input: &Input, p: &Cr<NimPipeline>, strict: bool) -> Vec<Diagnostic> {
     diags
 }
 
-/// A dependency cycle among enabled services, as the list of names around it.
-fn find_cycle(services: &[crate::api::PipelineService]) -> Option<Vec<String>> {
-    let deps: BTreeMap<&str, Vec<&str>> = services
-        .iter()
-        .filter(|s| s.enabled == Some(true))
-        .map(|s| {
-            (
-                s.name.as_str(),
-                s.dependencies.iter().map(|d| d.name.as_str()).collect(),
-            )
-        })
-        .collect();
-    // Iterative depth-first search: 1 = on the current path, 2 = done.
-    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-    for &root in deps.keys() {
-        if state.contains_key(root) {
-            continue;
-        }
-        // Each frame: a node and the index of its next dependency to visit.
-        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
-        state.insert(root, 1);
-        while let Some((node, next)) = stack.last().copied() {
-            let children = &deps[node];
-            if next == children.len() {
-                state.insert(node, 2);
-                stack.pop();
-                continue;
-            }
-            if let Some(top) = stack.last_mut() {
-                top.1 += 1;
-            }
-            let child = children[next];
-            if !deps.contains_key(child) {
-                continue;
-            }
-            match state.get(child) {
-                Some(1) => {
-                    let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
-                    let mut cycle: Vec<String> =
-                        stack[start..].iter().map(|(n, _)| n.to_string()).collect();
-                    cycle.push(child.to_string());
-                    return Some(cycle);
-                }
-                Some(_) => {}
-                None => {
-                    state.insert(child, 1);
-                    stack.push((child, 0));
-                }
-            }
-        }
-    }
-    None
+/// The dependency graph of a pipeline's enabled services, walked once.
+pub struct Analysis {
+    /// Depth of each service: 0 without dependencies, else one more than its deepest enabled
+    /// dependency (a dependency that closes a cycle counts as depth 0).
+    pub levels: BTreeMap<String, u32>,
+    /// The first dependency cycle found, as the names around it.
+    pub cycle: Option<Vec<String>>,
 }
 
-/// The dependency depth of each enabled service of a pipeline: 0 without dependencies, else one
-/// more than its deepest enabled dependency. Services in a cycle count their cyclic
-/// dependencies as depth 0 (the cycle is reported by `check`).
-pub fn levels(p: &NimPipeline) -> BTreeMap<String, u32> {
+/// Walk the dependencies of the enabled services (iteratively: pipelines can be long).
+pub fn analyse(p: &NimPipeline) -> Analysis {
     let deps: BTreeMap<&str, Vec<&str>> = p
         .spec
         .services
@@ -256,14 +209,13 @@ pub fn levels(p: &NimPipeline) -> BTreeMap<String, u32> {
         })
         .collect();
     let mut level: BTreeMap<&str, u32> = BTreeMap::new();
-    let mut on_path: BTreeSet<&str> = BTreeSet::new();
+    let mut cycle: Option<Vec<String>> = None;
     for &root in deps.keys() {
-        // Iterative post-order walk: (node, index of the next dependency to visit).
-        let mut stack: Vec<(&str, usize)> = Vec::new();
-        if !level.contains_key(root) {
-            stack.push((root, 0));
-            on_path.insert(root);
+        if level.contains_key(root) {
+            continue;
         }
+        // Post-order walk: (node, index of the next dependency to visit).
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
         while let Some((node, next)) = stack.last().copied() {
             let children = &deps[node];
             if next < children.len() {
@@ -271,13 +223,19 @@ pub fn levels(p: &NimPipeline) -> BTreeMap<String, u32> {
                     top.1 += 1;
                 }
                 let child = children[next];
-                if deps.contains_key(child)
-                    && !level.contains_key(child)
-                    && !on_path.contains(child)
-                {
-                    on_path.insert(child);
-                    stack.push((child, 0));
+                if !deps.contains_key(child) || level.contains_key(child) {
+                    continue;
                 }
+                if let Some(start) = stack.iter().position(|(n, _)| *n == child) {
+                    if cycle.is_none() {
+                        let mut c: Vec<String> =
+                            stack[start..].iter().map(|(n, _)| n.to_string()).collect();
+                        c.push(child.to_string());
+                        cycle = Some(c);
+                    }
+                    continue;
+                }
+                stack.push((child, 0));
                 continue;
             }
             let depth = children
@@ -287,9 +245,11 @@ pub fn levels(p: &NimPipeline) -> BTreeMap<String, u32> {
                 .max()
                 .unwrap_or(0);
             level.insert(node, depth);
-            on_path.remove(node);
             stack.pop();
         }
     }
-    level.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    Analysis {
+        levels: level.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        cycle,
+    }
 }

@@ -49,7 +49,7 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
         .map(|p| {
             (
                 (p.origin.file, p.origin.doc),
-                crate::pipeline::levels(&p.object),
+                crate::pipeline::analyse(&p.object).levels,
             )
         })
         .collect();
