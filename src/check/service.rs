@@ -1,122 +1,22 @@
-//! Per-resource checks that must pass before rendering: the rules whose violation would make the
-//! operator fail, panic or render objects the API server rejects. Each finding is a located
-//! diagnostic. (The full webhook and CEL rule set is the `validate` command's job.)
-
-use std::collections::BTreeMap;
+//! NIMService rules: images, labels, storage, quantities, router and endpoint picker, autoscaling
+//! and metrics, DRA, and the KServe and multi-node variants.
 
 use k8s_openapi::api::autoscaling::v2::{MetricSpec, MetricTarget};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-use crate::api::{NimCache, NimService};
+use super::valid_access_mode;
+use crate::api::NimService;
 use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
-use crate::load::{Cr, Input, Origin};
+use crate::load::{Cr, Input};
 use crate::quantity;
 
-/// Check every NIMService and NIMCache of the input.
-pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
-    duplicates(input, &mut diags);
-    for s in &input.services {
-        service(input, s, facts, &mut diags);
-    }
-    for c in &input.caches {
-        cache(input, c, &mut diags);
-    }
-    diags
-}
-
-fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {
-    let mut seen: BTreeMap<(&str, &str, &str), Origin> = BTreeMap::new();
-    let all = input
-        .services
-        .iter()
-        .map(|s| {
-            (
-                "NIMService",
-                s.object.namespace(),
-                s.object.name(),
-                s.origin,
-            )
-        })
-        .chain(
-            input
-                .caches
-                .iter()
-                .map(|c| ("NIMCache", c.object.namespace(), c.object.name(), c.origin)),
-        )
-        .chain(input.pipelines.iter().map(|p| {
-            (
-                "NIMPipeline",
-                p.object.namespace(),
-                p.object.name(),
-                p.origin,
-            )
-        }));
-    for (kind, ns, name, origin) in all {
-        if name.is_empty() {
-            diags.push(
-                input
-                    .diag("NIMC004", origin, "/metadata", format!("{kind} has no metadata.name"))
-                    .help("every rendered object is named after its custom resource; add metadata.name"),
-            );
-            continue;
-        }
-        if let Some(first) = seen.insert((kind, ns, name), origin) {
-            diags.push(
-                input
-                    .diag(
-                        "NIMC005",
-                        origin,
-                        "/metadata/name",
-                        format!("{kind} {ns}/{name} is defined twice"),
-                    )
-                    .help(format!(
-                        "the first definition is document {} of {}; keep one",
-                        first.doc + 1,
-                        input
-                            .sources
-                            .files
-                            .get(first.file)
-                            .map_or("", |f| f.path.as_str())
-                    )),
-            );
-        }
-        if kind != "NIMPipeline" && !valid_base_name(name, kind == "NIMService") {
-            let what = if kind == "NIMService" {
-                "a DNS-1035 label (lowercase letters, digits, '-', starting with a letter)"
-            } else {
-                "a DNS-1123 label (lowercase letters, digits, '-')"
-            };
-            diags.push(
-                input
-                    .diag("NIMC025", origin, "/metadata/name", format!(
-                        "{kind} name `{name}` must be {what} of at most {MAX_BASE_NAME} characters"
-                    ))
-                    .help("derived objects (`<name>-ctr`, `<name>-epp`, `<name>-lws`, `<name>-job`) must stay within 63 characters"),
-            );
-        }
-    }
-}
-
-/// Names of NIMServices and NIMCaches leave room for the longest suffix nimc appends (`-ctr`,
-/// `-epp`, `-lws`, `-job`) within Kubernetes' 63-character label limit.
-const MAX_BASE_NAME: usize = 59;
-
-/// A DNS-1123 label (or, for Service names, a DNS-1035 label that starts with a letter) of at
-/// most [`MAX_BASE_NAME`] characters.
-fn valid_base_name(name: &str, dns1035: bool) -> bool {
-    let b = name.as_bytes();
-    let ok_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
-    !b.is_empty()
-        && b.len() <= MAX_BASE_NAME
-        && b.iter().all(ok_char)
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-        && (!dns1035 || b[0].is_ascii_lowercase())
-}
-
-fn service(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagnostic>) {
+pub(super) fn check(
+    input: &Input,
+    cr: &Cr<NimService>,
+    facts: &Facts,
+    diags: &mut Vec<Diagnostic>,
+) {
     let o = cr.origin;
     let spec = &cr.object.spec;
     let name = cr.object.name();
@@ -750,131 +650,6 @@ fn resources(r: Option<&ResourceRequirements>, base: &str, q: &mut impl FnMut(St
             q(
                 format!("{base}/{field}/{}", k.replace('~', "~0").replace('/', "~1")),
                 &v.0,
-            );
-        }
-    }
-}
-
-fn valid_access_mode(m: Option<&str>) -> bool {
-    matches!(
-        m,
-        Some("ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod")
-    )
-}
-
-fn cache(input: &Input, cr: &Cr<NimCache>, diags: &mut Vec<Diagnostic>) {
-    let o = cr.origin;
-    let spec = &cr.object.spec;
-    let name = cr.object.name();
-    let src = &spec.source;
-    let n = [
-        src.ngc.is_some(),
-        src.hf.is_some(),
-        src.data_store.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
-        diags.push(input.diag(code, o, ptr, msg).help(help));
-    };
-    if n != 1 {
-        d(
-            "/spec/source",
-            "NIMC015",
-            format!("NIMCache {name}: exactly one of ngc, dataStore or hf must be defined"),
-            "pick one model source",
-        );
-    }
-    if src.model_puller().is_empty() && n == 1 {
-        d(
-            "/spec/source",
-            "NIMC015",
-            format!("NIMCache {name}: the source needs a modelPuller image"),
-            "set modelPuller to the image that downloads the model",
-        );
-    }
-    if let Some(h) = src.hf_like() {
-        let which = if src.hf.is_some() { "hf" } else { "dataStore" };
-        if h.model_name.is_some() == h.dataset_name.is_some() {
-            d(
-                &format!("/spec/source/{which}"),
-                "NIMC015",
-                format!("NIMCache {name}: exactly one of modelName or datasetName must be defined"),
-                "set modelName for a model or datasetName for a dataset",
-            );
-        }
-    }
-    if let Some(ngc) = &src.ngc
-        && ngc.model.is_some()
-        && ngc.model_endpoint.is_some()
-    {
-        d(
-            "/spec/source/ngc",
-            "NIMC015",
-            format!("NIMCache {name}: only one of model or modelEndpoint can be specified"),
-            "remove one of them",
-        );
-    }
-    match &spec.storage.pvc {
-        None => d(
-            "/spec/storage",
-            "NIMC015",
-            format!("NIMCache {name}: storage.pvc is required"),
-            "the model is cached in a PVC",
-        ),
-        Some(p) if p.creates() => {
-            if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
-                d(
-                    "/spec/storage/pvc/size",
-                    "NIMC015",
-                    format!("NIMCache {name}: a PVC to create needs a valid size"),
-                    "set storage.pvc.size, e.g. 50Gi",
-                );
-            }
-            if !valid_access_mode(p.volume_access_mode.as_deref()) {
-                d(
-                    "/spec/storage/pvc",
-                    "NIMC015",
-                    format!("NIMCache {name}: a PVC to create needs a volumeAccessMode"),
-                    "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod",
-                );
-            }
-        }
-        Some(p) if p.name.as_deref().unwrap_or_default().is_empty() => {
-            d(
-                "/spec/storage/pvc",
-                "NIMC015",
-                format!("NIMCache {name}: storage.pvc needs a name unless create is true"),
-                "name an existing PVC, or set create: true",
-            );
-        }
-        Some(_) => {}
-    }
-    if spec.cert_config.is_some() {
-        d(
-            "/spec/certConfig",
-            "NIMC013",
-            format!("NIMCache {name}: spec.certConfig is deprecated and blocks the caching Job"),
-            "move the CA ConfigMap to spec.proxy.certConfigMap",
-        );
-    }
-    for (field, v) in [
-        ("cpu", &spec.resources.cpu),
-        ("memory", &spec.resources.memory),
-    ] {
-        if let Some(v) = v
-            && !quantity::parse_ok(&v.0)
-        {
-            diags.push(
-                input
-                    .diag(
-                        "NIMC011",
-                        o,
-                        &format!("/spec/resources/{field}"),
-                        format!("`{}` is not a valid quantity", v.0),
-                    )
-                    .help("use a Kubernetes quantity such as 500m, 2, 16Gi"),
             );
         }
     }
