@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render NIMService and NIMCache resources into Kubernetes objects.
+    /// Render NIMService, NIMCache and NIMPipeline resources into Kubernetes objects.
     ///
     /// Objects go to stdout as multi-document YAML in install order (kind rank, namespace,
     /// name); diagnostics go to stderr. Exit status: 0 rendered, 1 input errors (nothing is
