@@ -131,8 +131,11 @@ fn canonical_opt(s: &str) -> Option<String> {
     // Round up (away from zero) to nano units.
     if scale10 < -9 {
         let drop = (-9 - scale10) as u32;
-        let div = 10i128.checked_pow(drop)?;
-        mantissa = mantissa.checked_add(div - 1)? / div;
+        mantissa = match 10i128.checked_pow(drop) {
+            Some(div) => mantissa.checked_add(div - 1)? / div,
+            // Smaller than any representable fraction of a nano unit: rounds up to 1n.
+            None => i128::from(mantissa > 0),
+        };
         scale10 = -9;
     }
     if mantissa == 0 {
@@ -275,6 +278,9 @@ mod tests {
             ("0.1Ki", "102400m"),
             ("-0.5", "-500m"),
             ("0.0000000001", "1n"),
+            ("1e-2147483648", "1n"),
+            ("1e400", "10e399"),
+            ("5.", "5."),
             ("10G", "10G"),
             ("1000k", "1M"),
         ] {
