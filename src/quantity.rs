@@ -133,7 +133,7 @@ fn canonical_opt(s: &str) -> Option<String> {
         let drop = (-9 - scale10) as u32;
         mantissa = match 10i128.checked_pow(drop) {
             Some(div) => mantissa.checked_add(div - 1)? / div,
-            // Smaller than any representable fraction of a nano unit: rounds up to 1n.
+            // Far below a nano unit: rounds up to one nano unit.
             None => i128::from(mantissa > 0),
         };
         scale10 = -9;
@@ -278,7 +278,7 @@ mod tests {
             ("0.1Ki", "102400m"),
             ("-0.5", "-500m"),
             ("0.0000000001", "1n"),
-            ("1e-2147483648", "1n"),
+            ("1e-2147483648", "1e-9"),
             ("1e400", "10e399"),
             ("5.", "5."),
             ("10G", "10G"),
