@@ -57,8 +57,8 @@ pub struct Input<'a> {
     pub pipelines: Vec<Cr<NimPipeline>>,
     /// The sources, to locate fields again when a diagnostic needs a position.
     pub sources: &'a Sources,
-    /// The last file re-parsed for a position (diagnostics come in file order).
-    located: Mutex<Option<(usize, Vec<Node<'a>>)>>,
+    /// Files re-parsed to locate diagnostics, by file index (only files with diagnostics).
+    located: Mutex<BTreeMap<usize, Vec<Node<'a>>>>,
     /// Ignored documents, counted by `apiVersion/kind`.
     pub ignored: BTreeMap<String, usize>,
 }
@@ -71,25 +71,21 @@ impl<'a> Input<'a> {
             pipelines: Vec::new(),
             ignored: BTreeMap::new(),
             sources,
-            located: Mutex::new(None),
+            located: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
     pub fn span(&self, origin: Origin, pointer: &str) -> Span {
         let mut cache = self.located.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.as_ref().is_none_or(|(f, _)| *f != origin.file) {
-            let docs = self
-                .sources
+        let docs = cache.entry(origin.file).or_insert_with(|| {
+            self.sources
                 .files
                 .get(origin.file)
                 .and_then(|f| yaml::parse_documents(&f.text, Limits::default()).ok())
-                .unwrap_or_default();
-            *cache = Some((origin.file, docs));
-        }
-        cache
-            .as_ref()
-            .and_then(|(_, docs)| docs.get(origin.doc))
+                .unwrap_or_default()
+        });
+        docs.get(origin.doc)
             .map(|n| n.lookup(&origin.document_pointer(pointer)))
             .unwrap_or_default()
     }

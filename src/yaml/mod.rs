@@ -11,7 +11,7 @@ pub mod de;
 pub mod emit;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
@@ -155,6 +155,8 @@ enum Frame<'a> {
     Map {
         entries: Vec<Entry<'a>>,
         key: Option<(Cow<'a, str>, Span)>,
+        /// The keys seen, once the map is large enough for a linear scan to hurt.
+        seen: Option<HashSet<Cow<'a, str>>>,
         start: Pos,
         anchor: usize,
         nodes: usize,
@@ -233,6 +235,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node<'_>>, Yaml
                 stack.push(Frame::Map {
                     entries: Vec::new(),
                     key: None,
+                    seen: None,
                     start,
                     anchor,
                     nodes: 1,
@@ -313,6 +316,7 @@ fn attach<'a>(
             entries,
             key,
             nodes,
+            seen,
             ..
         }) => {
             *nodes += count;
@@ -325,7 +329,16 @@ fn attach<'a>(
                             limit: false,
                         });
                     };
-                    if entries.iter().any(|e| e.key == s.text) {
+                    // Linear for small maps; a set once a map grows (hostile files can hold
+                    // a million keys).
+                    if seen.is_none() && entries.len() >= 32 {
+                        *seen = Some(entries.iter().map(|e| e.key.clone()).collect());
+                    }
+                    let duplicate = match seen {
+                        Some(set) => !set.insert(s.text.clone()),
+                        None => entries.iter().any(|e| e.key == s.text),
+                    };
+                    if duplicate {
                         return Err(YamlError {
                             message: format!("duplicate key `{}`", s.text),
                             pos: node.span.start,
