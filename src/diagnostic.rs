@@ -291,6 +291,15 @@ pub const CODES: &[Code] = &[
                       then rejects the derived objects.",
     },
     Code {
+        code: "NIMC026",
+        name: "out-of-range",
+        severity: Severity::Error,
+        explanation: "A number is outside the bounds the CRD declares (ports 1-65535, replicas and \
+                      backendRef weight not negative, parallelism and hpa.minReplicas at least 1), \
+                      so the API server rejects the resource; or a multi-node service is so large \
+                      that its MPI hostfile ConfigMap would exceed the API server's 1 MiB limit.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

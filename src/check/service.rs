@@ -184,6 +184,7 @@ pub(super) fn check(
             );
         }
     }
+    bounds(input, cr, diags);
     expose(input, cr, diags);
     dra(input, cr, facts, diags);
     if spec.inference_platform.as_deref() == Some("kserve") {
@@ -191,6 +192,131 @@ pub(super) fn check(
     } else if spec.multi_node.is_some() {
         multinode(input, cr, diags);
     }
+}
+
+/// The numeric bounds the CRD's schema declares (`minimum`/`maximum`), which the API server
+/// enforces before the operator ever sees the resource.
+fn bounds(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
+    const PORT: (i64, i64) = (1, 65535);
+    const NON_NEGATIVE: (i64, i64) = (0, i64::MAX);
+    const POSITIVE: (i64, i64) = (1, i64::MAX);
+    let spec = &cr.object.spec;
+    let svc = spec.expose.service.as_ref();
+    let backend = spec
+        .expose
+        .router
+        .as_ref()
+        .and_then(|r| r.gateway.as_ref())
+        .and_then(|g| g.backend_ref.as_ref());
+    let mn = spec.multi_node.as_ref();
+    let int = |v: Option<i32>| v.map(i64::from);
+    let nat = |v: Option<u32>| v.map(i64::from);
+    let fields = [
+        (int(spec.replicas), "/spec/replicas", NON_NEGATIVE),
+        (
+            int(svc.and_then(|s| s.port)),
+            "/spec/expose/service/port",
+            PORT,
+        ),
+        (
+            int(svc.and_then(|s| s.grpc_port)),
+            "/spec/expose/service/grpcPort",
+            PORT,
+        ),
+        (
+            int(svc.and_then(|s| s.metrics_port)),
+            "/spec/expose/service/metricsPort",
+            PORT,
+        ),
+        (
+            int(backend.and_then(|b| b.port)),
+            "/spec/expose/router/gateway/backendRef/port",
+            PORT,
+        ),
+        (
+            int(backend.and_then(|b| b.weight)),
+            "/spec/expose/router/gateway/backendRef/weight",
+            (0, 1_000_000),
+        ),
+        (
+            int(spec.scale.hpa.as_ref().and_then(|h| h.min_replicas)),
+            "/spec/scale/hpa/minReplicas",
+            POSITIVE,
+        ),
+        (
+            nat(mn.and_then(|m| m.parallelism.tensor)),
+            "/spec/multiNode/parallelism/tensor",
+            POSITIVE,
+        ),
+        (
+            nat(mn.and_then(|m| m.parallelism.pipeline)),
+            "/spec/multiNode/parallelism/pipeline",
+            POSITIVE,
+        ),
+        (
+            int(mn.and_then(|m| m.ray.as_ref()).and_then(|r| r.ray_port)),
+            "/spec/multiNode/ray/rayPort",
+            PORT,
+        ),
+    ];
+    for (value, ptr, (min, max)) in fields {
+        let Some(v) = value.filter(|v| !(min..=max).contains(v)) else {
+            continue;
+        };
+        let field = ptr.trim_start_matches("/spec/").replace('/', ".");
+        let range = if max == i64::MAX {
+            format!("at least {min}")
+        } else {
+            format!("between {min} and {max}")
+        };
+        diags.push(
+            input
+                .diag(
+                    "NIMC026",
+                    cr.origin,
+                    ptr,
+                    format!(
+                        "NIMService {}: {field} is {v}; it must be {range}",
+                        cr.object.name()
+                    ),
+                )
+                .help("the CRD declares this bound, so the API server rejects the resource"),
+        );
+    }
+}
+
+/// The bytes of the MPI hostfiles of a multi-node service, counted without building them and
+/// stopping once past `limit`.
+fn hostfile_bytes(
+    replicas: u64,
+    pipeline: u64,
+    tensor: u64,
+    lws: usize,
+    ns: usize,
+    limit: u64,
+) -> u64 {
+    let digits = |n: u64| n.checked_ilog10().unwrap_or(0) as u64 + 1;
+    let slots = "slots=\n".len() as u64 + digits(tensor);
+    let mut total = 0u64;
+    for i in 0..replicas {
+        // `localhost slots=T`, then `<lws>-<i>-<j>.<lws>.<ns>.svc slots=T` per worker.
+        total += "localhost ".len() as u64 + slots + "hostfile-".len() as u64 + digits(i);
+        for j in 1..pipeline {
+            total += 2 * lws as u64
+                + ns as u64
+                + digits(i)
+                + digits(j)
+                + "--..svc ".len() as u64
+                + slots;
+            if total > limit {
+                return total;
+            }
+        }
+        if total > limit {
+            return total;
+        }
+    }
+    total
 }
 
 /// Multi-node rules (CRD CEL and what the LeaderWorkerSet needs).
@@ -241,7 +367,9 @@ fn multinode(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
         );
     }
     let pipeline = mn.parallelism.pipeline.unwrap_or(0);
-    if pipeline <= 1 {
+    if mn.parallelism.pipeline == Some(0) {
+        // Out of the CRD's range, reported by `bounds`.
+    } else if pipeline <= 1 {
         d(
             "/spec/multiNode/parallelism",
             "NIMC024",
@@ -257,6 +385,23 @@ fn multinode(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
             format!("NIMService {name}: a multi-node service needs spec.replicas"),
             "set spec.replicas (the number of leader/worker groups)",
         );
+    } else if mn.ray.is_none() {
+        const CONFIG_MAP_LIMIT: u64 = 1 << 20;
+        let replicas = spec.replicas.unwrap_or(0).max(0) as u64;
+        let tensor = u64::from(mn.parallelism.tensor.unwrap_or(1));
+        let lws = name.len() + "-lws".len();
+        let ns = cr.object.namespace().len();
+        let bytes = hostfile_bytes(replicas, pipeline.into(), tensor, lws, ns, CONFIG_MAP_LIMIT);
+        if bytes > CONFIG_MAP_LIMIT {
+            d(
+                "/spec/replicas",
+                "NIMC026",
+                format!(
+                    "NIMService {name}: {replicas} groups of {pipeline} pods need MPI hostfiles larger than the 1 MiB a ConfigMap may hold"
+                ),
+                "lower spec.replicas or parallelism.pipeline",
+            );
+        }
     }
 }
 

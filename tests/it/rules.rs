@@ -594,6 +594,39 @@ fn multinode_renders_a_leader_worker_set() {
 }
 
 #[test]
+fn numbers_outside_the_crd_bounds_are_refused() {
+    assert_eq!(
+        codes(&MULTI.replace("pipeline: 3", "pipeline: 0")),
+        ["NIMC026"]
+    );
+    assert_eq!(codes(&MULTI.replace("tensor: 4", "tensor: 0")), ["NIMC026"]);
+    assert_eq!(
+        codes(&MULTI.replace("replicas: 2", "replicas: -1")),
+        ["NIMC026"]
+    );
+    assert_eq!(
+        codes(&SVC.replace("port: 8000", "port: 70000")),
+        ["NIMC026"]
+    );
+    assert_eq!(codes(&SVC.replace("port: 8000", "port: 0")), ["NIMC026"]);
+    let diags = compile(&SVC.replace("port: 8000", "port: 0"), &Facts::default()).diagnostics;
+    assert_eq!(
+        diags[0].message,
+        "NIMService svc: expose.service.port is 0; it must be between 1 and 65535"
+    );
+    // A million hostfile lines cannot fit in one ConfigMap; the check stops counting early.
+    let huge = MULTI
+        .replace("replicas: 2", "replicas: 2000000000")
+        .replace("pipeline: 3", "pipeline: 4000000000");
+    assert_eq!(codes(&huge), ["NIMC026"]);
+    assert_eq!(
+        codes(&MULTI.replace("replicas: 2", "replicas: 100000")),
+        ["NIMC026"]
+    );
+    assert!(codes(&MULTI.replace("replicas: 2", "replicas: 100")).is_empty());
+}
+
+#[test]
 fn sync_waves_follow_pipeline_dependencies() {
     let facts = Facts {
         sync_waves: true,
