@@ -152,6 +152,16 @@ fn render(
     verbose: bool,
     sync_waves: bool,
 ) -> ExitCode {
+    let inputs = || paths.iter().map(PathBuf::as_path).chain(facts_path);
+    if let Some(dir) = output_dir
+        && let Some(input) = input_inside(dir, inputs())
+    {
+        return fail(format_args!(
+            "refusing to replace {}: it holds the input {}; write the output somewhere else",
+            dir.display(),
+            input.display()
+        ));
+    }
     let (sources, result) = match compile_paths(paths, facts_path, sync_waves, format, verbose) {
         Ok(r) => r,
         Err(code) => return code,
@@ -287,6 +297,15 @@ fn summary(c: &Compilation) {
 /// Write one file per object into `dir`, all or nothing: the files are written into a fresh
 /// sibling directory which then replaces `dir`. `dir` may only hold YAML files (nimc's own
 /// output); anything else is refused rather than deleted.
+/// The first input that is the output directory or lies inside it (replacing the directory
+/// would delete it). Paths are compared after resolving symlinks and `..`.
+fn input_inside<'p>(dir: &Path, inputs: impl Iterator<Item = &'p Path>) -> Option<&'p Path> {
+    let dir = fs::canonicalize(dir).ok()?;
+    inputs
+        .into_iter()
+        .find(|p| fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir)))
+}
+
 fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
     if dir.exists() {
         for entry in fs::read_dir(dir)? {
@@ -324,8 +343,11 @@ fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-    if dir.exists() {
-        fs::rename(dir, &old)?;
+    if dir.exists()
+        && let Err(e) = fs::rename(dir, &old)
+    {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
     }
     if let Err(e) = fs::rename(&staging, dir) {
         if old.exists() {

@@ -28,10 +28,11 @@ pub fn write_yaml<W: Write>(objects: &[Rendered], w: &mut W) -> std::io::Result<
 }
 
 /// The file name of an object in `--output-dir`: install rank first, so that a directory
-/// listing is the install order.
+/// listing is the install order. `_` separates namespace and name because it can occur in
+/// neither, so two objects never share a file (`a` + `b-c` and `a-b` + `c` stay apart).
 pub fn file_name(r: &Rendered) -> String {
     format!(
-        "{:02}-{}-{}-{}.yaml",
+        "{:02}-{}_{}_{}.yaml",
         r.rank,
         r.kind.to_ascii_lowercase(),
         r.namespace,

@@ -793,7 +793,7 @@ fn resources(r: Option<&ResourceRequirements>, base: &str, q: &mut impl FnMut(St
     for (field, map) in [("requests", &r.requests), ("limits", &r.limits)] {
         for (k, v) in map.iter().flatten() {
             q(
-                format!("{base}/{field}/{}", k.replace('~', "~0").replace('/', "~1")),
+                format!("{base}/{field}/{}", crate::yaml::escape_segment(k)),
                 &v.0,
             );
         }

@@ -452,9 +452,10 @@ impl<'de> de::MapAccess<'de> for MapDe<'de> {
         let Some(entry) = self.entries.get(self.index) else {
             return Ok(None);
         };
-        seed.deserialize(KeyDe(&entry.key))
-            .map(Some)
-            .map_err(|e| e.at(entry.key_span).under(&escape(&entry.key)))
+        seed.deserialize(KeyDe(&entry.key)).map(Some).map_err(|e| {
+            e.at(entry.key_span)
+                .under(&super::escape_segment(&entry.key))
+        })
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
@@ -462,18 +463,15 @@ impl<'de> de::MapAccess<'de> for MapDe<'de> {
             return Err(de::Error::custom("a map value was read without its key"));
         };
         self.index += 1;
-        seed.deserialize(NodeDe(&entry.value))
-            .map_err(|e| e.at(entry.value.span).under(&escape(&entry.key)))
+        seed.deserialize(NodeDe(&entry.value)).map_err(|e| {
+            e.at(entry.value.span)
+                .under(&super::escape_segment(&entry.key))
+        })
     }
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len() - self.index)
     }
-}
-
-/// JSON-pointer escaping of one path segment.
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 struct KeyDe<'a>(&'a str);

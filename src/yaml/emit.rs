@@ -325,8 +325,13 @@ fn is_reserved_word(b: &[u8]) -> bool {
     const WORDS: &[&[u8]] = &[
         b"null", b"true", b"false", b"yes", b"no", b"on", b"off", b"y", b"n",
     ];
+    let unsigned = match b {
+        [b'+' | b'-', rest @ ..] => rest,
+        _ => b,
+    };
     (b.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(b)))
-        || matches!(b, b".inf" | b".Inf" | b".INF" | b".nan" | b".NaN" | b".NAN")
+        || matches!(unsigned, b".inf" | b".Inf" | b".INF")
+        || matches!(b, b".nan" | b".NaN" | b".NAN")
 }
 
 /// Integers, floats (with `_` and exponents), hex/octal/binary and sexagesimal numbers.
@@ -775,6 +780,10 @@ mod tests {
             "+1",
             "-",
             "y",
+            ".inf",
+            "-.inf",
+            "+.Inf",
+            ".NaN",
         ] {
             assert!(!is_plain_safe(s), "{s:?} must be quoted");
         }

@@ -112,8 +112,9 @@ impl<'a> Node<'a> {
         let mut cur = self;
         let mut span = self.span;
         for seg in path.split('/').filter(|s| !s.is_empty()) {
+            let key = unescape_segment(seg);
             let next = match &cur.value {
-                Value::Map(entries) => entries.iter().find(|e| e.key == seg).map(|e| {
+                Value::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| {
                     span = e.key_span;
                     &e.value
                 }),
@@ -131,6 +132,16 @@ impl<'a> Node<'a> {
         }
         span
     }
+}
+
+/// JSON-pointer escaping of one path segment: `~` becomes `~0` and `/` becomes `~1`, so a
+/// key such as `app.kubernetes.io/name` stays one segment.
+pub fn escape_segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn unescape_segment(seg: &str) -> String {
+    seg.replace("~1", "/").replace("~0", "~")
 }
 
 pub(crate) fn is_null_text(t: &str) -> bool {
@@ -398,6 +409,8 @@ mod tests {
         assert_eq!((span.start.line, span.start.col), (3, 5));
         let key = docs[1].lookup("/c");
         assert_eq!((key.start.line, key.start.col), (5, 1));
+        let docs = parse_documents("x: 1\na/b~c: 2\n", Limits::default()).unwrap();
+        assert_eq!(docs[0].lookup("/a~1b~0c").start.line, 2);
     }
 
     #[test]

@@ -169,11 +169,11 @@ fn output_dir_is_all_or_nothing() {
     assert_eq!(
         names,
         [
-            "00-serviceaccount-ns-demo.yaml",
-            "01-role-ns-demo.yaml",
-            "02-rolebinding-ns-demo.yaml",
-            "07-service-ns-demo.yaml",
-            "09-deployment-ns-demo.yaml"
+            "00-serviceaccount_ns_demo.yaml",
+            "01-role_ns_demo.yaml",
+            "02-rolebinding_ns_demo.yaml",
+            "07-service_ns_demo.yaml",
+            "09-deployment_ns_demo.yaml"
         ]
     );
     assert!(o.stdout.is_empty());
@@ -218,6 +218,29 @@ fn output_dir_is_all_or_nothing() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(out.join("notes.txt").exists());
+
+    // An output directory that holds the input is refused before anything is read.
+    for target in ["in", "."] {
+        let o = run(
+            &["render", "in", "--output-dir", target],
+            Some(tmp.path()),
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(2), "{target}");
+        assert!(stderr(&o).contains("holds the input"), "{}", stderr(&o));
+        assert!(input.join("svc.yaml").exists());
+    }
+    let leftovers = fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("nimc-")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "no staging directory is left behind");
 }
 
 #[test]
