@@ -210,7 +210,9 @@ pub const CODES: &[Code] = &[
         explanation: "A spec.draResources entry needs exactly one of resourceClaimName, \
                       resourceClaimTemplateName and claimCreationSpec; devices need a name; \
                       selectors need a valid operator and value, and cannot be mixed with \
-                      celExpressions; versionValue must be semantic-version text.",
+                      celExpressions; versionValue must be semantic-version text. A selector key \
+                      is `name` or `domain/name` with a C-identifier name (it becomes a CEL field \
+                      selection the API server would otherwise fail to compile).",
     },
     Code {
         code: "NIMC017",

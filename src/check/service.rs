@@ -722,7 +722,21 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
             }
             for (k, a) in dev.attribute_selectors.iter().enumerate() {
                 let ap = format!("{dp}/attributeSelectors/{k}");
+                if let Some(msg) = selector_key_problem(&a.key) {
+                    bad(&format!("{ap}/key"), msg);
+                }
                 let v = a.value.clone().unwrap_or_default();
+                for (field, text) in [
+                    ("stringValue", &v.string_value),
+                    ("versionValue", &v.version_value),
+                ] {
+                    if text.as_ref().is_some_and(|t| t.len() > 64) {
+                        bad(
+                            &format!("{ap}/value/{field}"),
+                            format!("{field} is longer than 64 characters"),
+                        );
+                    }
+                }
                 let kinds = [
                     v.bool_value.is_some(),
                     v.int_value.is_some(),
@@ -753,6 +767,9 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
             }
             for (k, cs) in dev.capacity_selectors.iter().enumerate() {
                 let cp = format!("{dp}/capacitySelectors/{k}");
+                if let Some(msg) = selector_key_problem(&cs.key) {
+                    bad(&format!("{cp}/key"), msg);
+                }
                 match &cs.value {
                     Some(v) if quantity::parse_ok(&v.0) => {}
                     _ => bad(
@@ -765,6 +782,41 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
                 }
             }
         }
+    }
+}
+
+/// Why an attribute or capacity selector key cannot be used, if it cannot. The key becomes a
+/// CEL field selection (`device.attributes["<domain>"].<name>`), so the name must be a C
+/// identifier, as DRA requires of attribute names; the domain is a DNS subdomain; the CRD caps
+/// the key at 64 characters.
+fn selector_key_problem(key: &str) -> Option<String> {
+    let (domain, name) = key.split_once('/').unwrap_or(("", key));
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let subdomain = |d: &str| {
+        d.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+    };
+    if key.len() > 64 {
+        Some(format!("selector key `{key}` is longer than 64 characters"))
+    } else if !identifier || name.len() > 32 {
+        Some(format!(
+            "selector key `{key}`: the name part must be a C identifier of at most 32 characters"
+        ))
+    } else if key.contains('/') && !subdomain(domain) {
+        Some(format!(
+            "selector key `{key}`: the domain part must be a DNS subdomain such as gpu.nvidia.com"
+        ))
+    } else {
+        None
     }
 }
 

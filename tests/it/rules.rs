@@ -352,6 +352,23 @@ fn invalid_input_is_refused_with_codes() {
         c.objects.is_empty(),
         "nothing is rendered when there are errors"
     );
+    let selector = |key: &str| {
+        format!(
+            "{SVC}  draResources:\n  - claimCreationSpec:\n      devices:\n      - name: gpu\n        capacitySelectors:\n        - {{key: '{key}', value: 1Gi}}\n"
+        )
+    };
+    for good in ["memory", "gpu.nvidia.com/memory", "_x1"] {
+        assert!(codes(&selector(good)).is_empty(), "{good}");
+    }
+    for bad in [
+        "product-name",
+        "gpu.nvidia.com/",
+        "1x",
+        "Bad_Domain/memory",
+        "a\"].x",
+    ] {
+        assert_eq!(codes(&selector(bad)), ["NIMC016"], "{bad}");
+    }
 }
 
 const PIPELINE: &str = "apiVersion: apps.nvidia.com/v1alpha1
