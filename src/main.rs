@@ -77,6 +77,9 @@ enum Command {
         /// Also print notes.
         #[arg(short, long)]
         verbose: bool,
+        /// Check as `render --sync-waves` would (a NIMPipeline dependency cycle is an error).
+        #[arg(long)]
+        sync_waves: bool,
     },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
@@ -115,7 +118,8 @@ fn main() -> ExitCode {
             facts,
             format,
             verbose,
-        } => validate(&paths, facts.as_deref(), format, verbose),
+            sync_waves,
+        } => validate(&paths, facts.as_deref(), format, verbose, sync_waves),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -239,8 +243,9 @@ fn validate(
     facts_path: Option<&Path>,
     format: Format,
     verbose: bool,
+    sync_waves: bool,
 ) -> ExitCode {
-    let (sources, result) = match compile_paths(paths, facts_path, false, format, verbose) {
+    let (sources, result) = match compile_paths(paths, facts_path, sync_waves, format, verbose) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -1,7 +1,8 @@
 //! Typed objects for the third-party kinds nimc emits, which `k8s-openapi` does not cover:
 //! Gateway API HTTPRoute and GRPCRoute, the Inference Extension's InferencePool, and the
 //! Prometheus Operator's ServiceMonitor. Only the fields nimc sets are modelled; tests validate
-//! rendered objects against the upstream CRD schemas.
+//! rendered objects against the upstream CRD schemas. Fields are declared in the alphabetical
+//! order of their YAML names, so objects print with sorted keys like the k8s-openapi kinds.
 
 use std::collections::BTreeMap;
 
@@ -22,9 +23,9 @@ pub struct HttpRoute {
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteSpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub parent_refs: Vec<ParentRef>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hostnames: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parent_refs: Vec<ParentRef>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<HttpRouteRule>,
 }
@@ -90,9 +91,9 @@ pub struct GrpcRoute {
 #[serde(rename_all = "camelCase")]
 pub struct GrpcRouteSpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub parent_refs: Vec<ParentRef>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hostnames: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parent_refs: Vec<ParentRef>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<GrpcRouteRule>,
 }
@@ -160,10 +161,10 @@ pub struct ServiceMonitorSpec {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
-    pub path: String,
-    pub port: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    pub path: String,
+    pub port: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape_timeout: Option<String>,
 }

@@ -45,3 +45,60 @@ fn first_difference(want: &str, got: &str) -> String {
         got.lines().count()
     )
 }
+
+/// The README promises sorted keys: `apiVersion` and `kind` first (as every Kubernetes client
+/// prints them), then every mapping in byte order. Checked over the examples and, when present,
+/// every conformance input.
+#[test]
+fn objects_print_with_sorted_keys() {
+    let mut dirs = examples();
+    if let Some(shared) = crate::support::shared() {
+        let cases = shared.join("conformance/cases");
+        for case in fs::read_dir(cases).into_iter().flatten() {
+            dirs.push(case.unwrap().path().join("input"));
+        }
+    }
+    let mut unsorted = Vec::new();
+    for dir in dirs {
+        let c = render_dir(&dir);
+        assert!(!c.has_errors(), "{}: {:#?}", dir.display(), c.diagnostics);
+        let text = nimc::manifest::to_yaml(&c.objects);
+        let docs = nimc::yaml::parse_documents(&text, nimc::yaml::Limits::default()).unwrap();
+        for doc in &docs {
+            check_sorted(doc, "", true, &mut unsorted);
+        }
+    }
+    unsorted.sort();
+    unsorted.dedup();
+    assert!(
+        unsorted.is_empty(),
+        "keys out of order at:\n{}",
+        unsorted.join("\n")
+    );
+}
+
+fn check_sorted(node: &nimc::yaml::Node, path: &str, top: bool, out: &mut Vec<String>) {
+    use nimc::yaml::Value;
+    match &node.value {
+        Value::Map(entries) => {
+            let keys: Vec<&str> = entries.iter().map(|e| e.key.as_ref()).collect();
+            let rest = if top && keys.starts_with(&["apiVersion", "kind"]) {
+                &keys[2..]
+            } else {
+                &keys[..]
+            };
+            if !rest.is_sorted() {
+                out.push(format!("{path}: {keys:?}"));
+            }
+            for e in entries {
+                check_sorted(&e.value, &format!("{path}/{}", e.key), false, out);
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                check_sorted(item, &format!("{path}/*"), false, out);
+            }
+        }
+        Value::Scalar(_) => {}
+    }
+}
