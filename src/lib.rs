@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
+pub mod schema;
 pub mod source;
 pub mod yaml;
 

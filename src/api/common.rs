@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::EnvVar;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// A container image reference, always joined as `repository:tag` by the operator.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Image {
     #[serde(default)]
@@ -26,7 +27,7 @@ impl Image {
 }
 
 /// An init or sidecar container (`NIMContainerSpec`).
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimContainerSpec {
     #[serde(default)]
@@ -43,7 +44,7 @@ pub struct NimContainerSpec {
 }
 
 /// Proxy settings and an optional ConfigMap of CA certificates.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProxySpec {
     #[serde(default)]
@@ -57,7 +58,7 @@ pub struct ProxySpec {
 }
 
 /// A PVC to create or use.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PersistentVolumeClaimSpec {
     pub create: Option<bool>,

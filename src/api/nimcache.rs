@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::common::{NimContainerSpec, PersistentVolumeClaimSpec, ProxySpec};
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimCacheSpec {
     #[serde(default)]
@@ -35,7 +36,7 @@ pub struct NimCacheSpec {
     pub init_containers: Vec<NimContainerSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimSource {
     pub ngc: Option<NgcSource>,
@@ -43,7 +44,7 @@ pub struct NimSource {
     pub data_store: Option<HfSource>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NgcSource {
     #[serde(default)]
@@ -56,7 +57,7 @@ pub struct NgcSource {
     pub model_endpoint: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelSpec {
     #[serde(default)]
@@ -71,7 +72,7 @@ pub struct ModelSpec {
     pub buildable: Option<bool>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GpuSpec {
     pub product: Option<String>,
@@ -80,7 +81,7 @@ pub struct GpuSpec {
 }
 
 /// A Hugging Face hub or NeMo DataStore source (the same fields).
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HfSource {
     #[serde(default)]
@@ -97,7 +98,7 @@ pub struct HfSource {
     pub revision: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimCacheStorage {
     pub pvc: Option<PersistentVolumeClaimSpec>,
@@ -105,14 +106,14 @@ pub struct NimCacheStorage {
     pub host_path: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CacheResources {
     pub cpu: Option<Quantity>,
     pub memory: Option<Quantity>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CertConfig {
     #[serde(default)]
@@ -122,7 +123,7 @@ pub struct CertConfig {
 }
 
 /// The status the NIMCache controller wrote. Read leniently: it is server-owned.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NimCacheStatus {
     pub state: Option<String>,
@@ -133,7 +134,7 @@ pub struct NimCacheStatus {
     pub profiles: Vec<NimProfile>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NimProfile {
     #[serde(default)]

@@ -1,17 +1,18 @@
 //! `NIMPipeline`: a list of NIMService specs deployed together.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::nimservice::NimServiceSpec;
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimPipelineSpec {
     #[serde(default)]
     pub services: Vec<PipelineService>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PipelineService {
     #[serde(default)]
@@ -24,7 +25,7 @@ pub struct PipelineService {
     pub dependencies: Vec<ServiceDependency>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceDependency {
     #[serde(default)]

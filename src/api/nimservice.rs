@@ -8,11 +8,12 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::IngressSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::common::{Image, NimContainerSpec, PersistentVolumeClaimSpec, ProxySpec};
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimServiceSpec {
     #[serde(default)]
@@ -70,7 +71,7 @@ pub struct NimServiceSpec {
     pub sidecar_containers: Vec<NimContainerSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimServiceStorage {
     pub nim_cache: Option<NimCacheRef>,
@@ -81,7 +82,7 @@ pub struct NimServiceStorage {
     pub shared_memory_size_limit: Option<Quantity>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NimCacheRef {
     #[serde(default)]
@@ -90,13 +91,13 @@ pub struct NimCacheRef {
     pub profile: String,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EmptyDirSpec {
     pub size_limit: Option<Quantity>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Expose {
     pub service: Option<ServiceSpec>,
@@ -104,7 +105,7 @@ pub struct Expose {
     pub router: Option<Router>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceSpec {
     #[serde(rename = "type")]
@@ -121,7 +122,7 @@ pub struct ServiceSpec {
 }
 
 /// The deprecated `expose.ingress` form: a full IngressSpec copied verbatim.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LegacyIngress {
     pub enabled: Option<bool>,
@@ -130,7 +131,7 @@ pub struct LegacyIngress {
     pub spec: Option<IngressSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Router {
     pub host_domain_name: Option<String>,
@@ -141,7 +142,7 @@ pub struct Router {
     pub epp_config: Option<EppConfig>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RouterIngress {
     #[serde(default)]
@@ -149,7 +150,7 @@ pub struct RouterIngress {
     pub tls_secret_name: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Gateway {
     #[serde(default)]
@@ -162,7 +163,7 @@ pub struct Gateway {
 }
 
 /// A Gateway API `BackendRef`, copied into the HTTPRoute.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BackendRef {
     pub group: Option<String>,
@@ -175,7 +176,7 @@ pub struct BackendRef {
 }
 
 /// The endpoint picker (EPP) and its InferencePool.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EppConfig {
     #[serde(default)]
@@ -188,7 +189,7 @@ pub struct EppConfig {
     pub startup_probe: Option<Probe>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConfigMapKeyRef {
     #[serde(default)]
@@ -199,14 +200,14 @@ pub struct ConfigMapKeyRef {
 }
 
 /// A probe that can be switched off or replaced.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProbeSpec {
     pub enabled: Option<bool>,
     pub probe: Option<Probe>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Autoscaling {
     pub enabled: Option<bool>,
@@ -215,7 +216,7 @@ pub struct Autoscaling {
     pub hpa: Option<HorizontalPodAutoscalerSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HorizontalPodAutoscalerSpec {
     pub min_replicas: Option<i32>,
@@ -226,14 +227,14 @@ pub struct HorizontalPodAutoscalerSpec {
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Metrics {
     pub enabled: Option<bool>,
     pub service_monitor: Option<ServiceMonitorSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceMonitorSpec {
     #[serde(default)]
@@ -244,7 +245,7 @@ pub struct ServiceMonitorSpec {
     pub scrape_timeout: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MultiNode {
     pub backend_type: Option<String>,
@@ -255,26 +256,26 @@ pub struct MultiNode {
     pub compute_domain: Option<ComputeDomainSpec>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Parallelism {
     pub tensor: Option<u32>,
     pub pipeline: Option<u32>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MpiSpec {
     pub mpi_start_timeout: Option<i32>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RaySpec {
     pub ray_port: Option<i32>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ComputeDomainSpec {
     pub create: Option<bool>,
@@ -282,7 +283,7 @@ pub struct ComputeDomainSpec {
 }
 
 /// One `spec.draResources[]` entry: exactly one of a claim, a template, or a template to create.
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DraResource {
     pub resource_claim_name: Option<String>,
@@ -292,7 +293,7 @@ pub struct DraResource {
     pub requests: Vec<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClaimCreationSpec {
     pub generate_name: Option<String>,
@@ -300,7 +301,7 @@ pub struct ClaimCreationSpec {
     pub devices: Vec<DraDevice>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DraDevice {
     #[serde(default)]
@@ -316,7 +317,7 @@ pub struct DraDevice {
     pub cel_expressions: Vec<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttributeSelector {
     #[serde(default)]
@@ -325,7 +326,7 @@ pub struct AttributeSelector {
     pub value: Option<AttributeValue>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttributeValue {
     pub bool_value: Option<bool>,
@@ -334,7 +335,7 @@ pub struct AttributeValue {
     pub version_value: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CapacitySelector {
     #[serde(default)]

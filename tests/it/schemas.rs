@@ -187,3 +187,189 @@ fn every_upstream_crd_field_is_accepted() {
         );
     }
 }
+
+/// `schemas/` and `crds/` hold exactly what [`nimc::schema::files`] generates from nimc's
+/// types; `UPDATE_EXPECT=1 cargo test` rewrites them.
+#[test]
+fn published_schemas_are_current() {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut stale = Vec::new();
+    for (path, text) in nimc::schema::files() {
+        let file = crate::support::root().join(&path);
+        if update {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &text).unwrap();
+        } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale generated files (run UPDATE_EXPECT=1 cargo test): {stale:?}"
+    );
+}
+
+/// Every NIM resource of the examples and of the conformance inputs validates against the
+/// published JSON Schema of its kind: editors using `schemas/` never flag what nimc accepts.
+#[test]
+fn nim_resources_validate_against_the_published_json_schemas() {
+    use nimc::api::Kind;
+    let validators: BTreeMap<&str, jsonschema::Validator> =
+        [Kind::NimService, Kind::NimCache, Kind::NimPipeline]
+            .into_iter()
+            .map(|k| {
+                let v = jsonschema::validator_for(&nimc::schema::json_schema(k)).unwrap();
+                (k.as_str(), v)
+            })
+            .collect();
+    let mut dirs = examples();
+    if let Some(shared) = shared() {
+        for case in std::fs::read_dir(shared.join("conformance/cases")).unwrap() {
+            dirs.push(case.unwrap().path().join("input"));
+        }
+    }
+    let mut checked = 0;
+    for dir in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml") && !p.ends_with("nimc.yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            for doc in yaml_docs(&std::fs::read_to_string(&file).unwrap()) {
+                let Some(v) = doc["kind"].as_str().and_then(|k| validators.get(k)) else {
+                    continue;
+                };
+                let errors: Vec<String> = v
+                    .iter_errors(&doc)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} resources checked");
+    // And the schema refuses what nimc refuses: an unknown field, a wrong type.
+    let bad = serde_json::json!({
+        "apiVersion": "apps.nvidia.com/v1alpha1", "kind": "NIMService",
+        "metadata": {"name": "x"}, "spec": {"replica": 1, "image": {"repository": 1}},
+    });
+    assert_eq!(validators["NIMService"].iter_errors(&bad).count(), 2);
+}
+
+/// The generated CRDs are what the API server accepts: they read into the typed
+/// CustomResourceDefinition without loss, and their schemas are structural (every node typed
+/// or explicitly free-form, no references, no `additionalProperties` next to `properties`).
+#[test]
+fn generated_crds_are_structural() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    for kind in [
+        nimc::api::Kind::NimService,
+        nimc::api::Kind::NimCache,
+        nimc::api::Kind::NimPipeline,
+    ] {
+        let crd = nimc::schema::crd(kind);
+        let back = round_trip::<CustomResourceDefinition>(&crd);
+        assert_eq!(first_difference(&crd, &back, ""), None, "{}", kind.as_str());
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut problems = Vec::new();
+        structural_problems(schema, "", &mut problems);
+        assert!(problems.is_empty(), "{}: {problems:#?}", kind.as_str());
+    }
+}
+
+fn structural_problems(s: &Value, path: &str, out: &mut Vec<String>) {
+    let free = s.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+        || s.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
+    if s.get("type").and_then(Value::as_str).is_none() && !free {
+        out.push(format!("{path}: no single type"));
+    }
+    for key in ["$ref", "definitions", "default", "anyOf", "oneOf"] {
+        if s.get(key).is_some() {
+            out.push(format!("{path}: has {key}"));
+        }
+    }
+    if s.get("properties").is_some() && s.get("additionalProperties").is_some() {
+        out.push(format!("{path}: properties and additionalProperties"));
+    }
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        for (k, sub) in props {
+            structural_problems(sub, &format!("{path}/{k}"), out);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(sub) = s.get(key).filter(|v| v.is_object()) {
+            structural_problems(sub, &format!("{path}/*"), out);
+        }
+    }
+}
+
+/// Our CRDs and NVIDIA's have the same property paths, both ways, except where nimc keeps a
+/// value free-form on purpose.
+#[test]
+fn generated_crds_have_the_upstream_property_paths() {
+    /// `eppConfig.config` is the endpoint picker's own configuration document: nimc passes it
+    /// through as free-form JSON (re-serialised like the Go type), so its inner paths are not
+    /// modelled.
+    const FREE_FORM: &[&str] = &["/expose/router/eppConfig/config/"];
+    let Some(shared) = shared() else {
+        eprintln!("../shared not present; CRD parity skipped");
+        return;
+    };
+    for kind in [
+        nimc::api::Kind::NimService,
+        nimc::api::Kind::NimCache,
+        nimc::api::Kind::NimPipeline,
+    ] {
+        let plural = format!("{}s", kind.as_str().to_ascii_lowercase());
+        let file = shared.join(format!("upstream-crds/nim/apps.nvidia.com_{plural}.yaml"));
+        let upstream = yaml_docs(&std::fs::read_to_string(file).unwrap()).remove(0);
+        let spec = |crd: &Value| {
+            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+        };
+        let paths = |crd: &Value| {
+            let mut v = Vec::new();
+            nimc::schema::property_paths(&spec(crd), "", &mut v);
+            v.into_iter()
+                .filter(|p| !FREE_FORM.iter().any(|f| p.contains(f)))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let theirs = paths(&upstream);
+        let ours = paths(&nimc::schema::crd(kind));
+        let missing: Vec<_> = theirs.difference(&ours).collect();
+        let extra: Vec<_> = ours.difference(&theirs).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{}: only upstream {missing:#?}; only nimc {extra:#?}",
+            kind.as_str()
+        );
+        assert!(ours.len() > 100, "{}: {} paths", kind.as_str(), ours.len());
+    }
+}
+
+/// The first path where two JSON values differ.
+fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| match y.get(k) {
+                Some(w) => first_difference(v, w, &format!("{path}/{k}")),
+                None => Some(format!("{path}/{k}: missing on the right")),
+            })
+            .or_else(|| {
+                y.keys()
+                    .find(|k| !x.contains_key(*k))
+                    .map(|k| format!("{path}/{k}: missing on the left"))
+            }),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{path}/{i}"))),
+        // `minimum: 0` reads back as the float `0.0`: the same number.
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
+        _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
+    }
+}

@@ -1,0 +1,260 @@
+//! The published schemas of the NIM custom resources, generated from the types in [`crate::api`]
+//! (the same types `render` reads), so that what editors and the API server accept is what nimc
+//! accepts. Two forms per kind:
+//!
+//! - `schemas/apps.nvidia.com/<kind>_v1alpha1.json`: JSON Schema draft-07 of the whole object,
+//!   in the layout kubeconform and yaml-language-server look up. Unknown fields are errors, as
+//!   in nimc.
+//! - `crds/apps.nvidia.com_<plural>.yaml`: a CustomResourceDefinition whose `openAPIV3Schema` is
+//!   the same schema made structural (subschemas inlined, no `null` types, no
+//!   `additionalProperties: false`, free-form values marked `x-kubernetes-preserve-unknown-fields`),
+//!   as the API server requires.
+//!
+//! Generation is pure; the test `schemas::published_schemas_are_current` compares the committed
+//! files with [`files`] and rewrites them under `UPDATE_EXPECT=1`.
+
+use schemars::Schema;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Value, json};
+
+use crate::api::{API_VERSION, Kind, NimCacheSpec, NimPipelineSpec, NimServiceSpec};
+
+/// The group of every NIM custom resource.
+const GROUP: &str = "apps.nvidia.com";
+
+/// Every published file: its path relative to the repository root, and its content.
+pub fn files() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kind in [Kind::NimService, Kind::NimCache, Kind::NimPipeline] {
+        let lower = kind.as_str().to_ascii_lowercase();
+        let version = API_VERSION.rsplit('/').next().unwrap_or_default();
+        let json = serde_json::to_string_pretty(&json_schema(kind)).unwrap_or_default();
+        out.push((
+            format!("schemas/{GROUP}/{lower}_{version}.json"),
+            json + "\n",
+        ));
+        out.push((
+            format!("crds/{GROUP}_{lower}s.yaml"),
+            crate::yaml::emit::to_string(&crd(kind)),
+        ));
+    }
+    out
+}
+
+/// The spec schema of a kind, generated with `settings`.
+fn spec_schema(kind: Kind, settings: SchemaSettings) -> (Schema, SchemaGenerator) {
+    let mut generator = settings.into_generator();
+    let schema = match kind {
+        Kind::NimService => generator.root_schema_for::<NimServiceSpec>(),
+        Kind::NimCache => generator.root_schema_for::<NimCacheSpec>(),
+        Kind::NimPipeline => generator.root_schema_for::<NimPipelineSpec>(),
+    };
+    (schema, generator)
+}
+
+/// JSON Schema draft-07 of a whole NIM object: `apiVersion`, `kind`, `metadata`, `spec`, and a
+/// free-form `status`.
+pub fn json_schema(kind: Kind) -> Value {
+    let (schema, _) = spec_schema(kind, SchemaSettings::draft07());
+    let mut spec = schema.to_value();
+    let definitions = spec
+        .as_object_mut()
+        .and_then(|m| {
+            m.remove("$schema");
+            m.remove("title");
+            m.remove("definitions")
+        })
+        .unwrap_or_else(|| json!({}));
+    let mut root = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": kind.as_str(),
+        "description": format!("{} ({API_VERSION}) as nimc reads it.", kind.as_str()),
+        "type": "object",
+        "required": ["apiVersion", "kind", "spec"],
+        "additionalProperties": false,
+        "properties": {
+            "apiVersion": {"type": "string", "enum": [API_VERSION]},
+            "kind": {"type": "string", "enum": [kind.as_str()]},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": {"type": "object"},
+        },
+        "definitions": definitions,
+    });
+    int_or_string_types(&mut root);
+    root
+}
+
+/// `x-kubernetes-int-or-string` is a Kubernetes extension JSON Schema validators ignore; spell
+/// it out as a type list. Also drops the `default`s schemars derives from `#[serde(default)]`
+/// (`""`, `[]`): they are Rust's empty values, not the operator's defaults.
+fn int_or_string_types(v: &mut Value) {
+    let Some(m) = v.as_object_mut() else { return };
+    m.remove("default");
+    if m.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) && !m.contains_key("type") {
+        m.insert("type".into(), json!(["integer", "string"]));
+    }
+    each_subschema(m, int_or_string_types);
+}
+
+/// Apply `f` to every direct subschema of a schema object (property schemas, not property
+/// names, so a property called `default` is never mistaken for a keyword).
+fn each_subschema(m: &mut serde_json::Map<String, Value>, f: fn(&mut Value)) {
+    for (key, sub) in m.iter_mut() {
+        match key.as_str() {
+            "properties" | "patternProperties" | "definitions" => {
+                if let Value::Object(named) = sub {
+                    named.values_mut().for_each(f);
+                }
+            }
+            "items" | "additionalProperties" | "not" => f(sub),
+            "anyOf" | "oneOf" | "allOf" => {
+                if let Value::Array(alts) = sub {
+                    alts.iter_mut().for_each(f);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The CustomResourceDefinition of a kind, with a structural `openAPIV3Schema`.
+pub fn crd(kind: Kind) -> Value {
+    let (schema, _) = spec_schema(
+        kind,
+        SchemaSettings::draft07().with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        }),
+    );
+    let mut spec = schema.to_value();
+    if let Some(m) = spec.as_object_mut() {
+        m.remove("title");
+    }
+    structural(&mut spec);
+    let name = kind.as_str();
+    let plural = format!("{}s", name.to_ascii_lowercase());
+    let mut columns =
+        vec![json!({"jsonPath": ".status.state", "name": "Status", "type": "string"})];
+    if kind == Kind::NimCache {
+        columns.push(json!({"jsonPath": ".status.pvc", "name": "PVC", "type": "string"}));
+    }
+    columns.push(json!({
+        "format": "date-time",
+        "jsonPath": ".metadata.creationTimestamp",
+        "name": "Age",
+        "type": "date",
+    }));
+    let version = API_VERSION.rsplit('/').next().unwrap_or_default();
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{GROUP}")},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": name,
+                "listKind": format!("{name}List"),
+                "plural": plural,
+                "singular": name.to_ascii_lowercase(),
+            },
+            "scope": "Namespaced",
+            "versions": [{
+                "additionalPrinterColumns": columns,
+                "name": version,
+                "schema": {"openAPIV3Schema": {
+                    "description": format!("{name} as nimc reads it (generated from nimc's types)."),
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": spec,
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    },
+                    "required": ["spec"],
+                    "type": "object",
+                }},
+                "served": true,
+                "storage": true,
+                "subresources": {"status": {}},
+            }],
+        },
+    })
+}
+
+/// The formats the API server knows; others (`uint32`, ...) are dropped.
+const FORMATS: &[&str] = &[
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "date",
+    "date-time",
+    "password",
+];
+
+/// Make a generated schema structural: fold `Option`'s `null` alternatives away, drop
+/// `additionalProperties: false` and unknown formats, and turn free-form values (`true` or `{}`)
+/// into `x-kubernetes-preserve-unknown-fields` objects; drop schemars' `default`s.
+fn structural(v: &mut Value) {
+    if v == &Value::Bool(true) || v.as_object().is_some_and(|m| m.is_empty()) {
+        *v = json!({"x-kubernetes-preserve-unknown-fields": true});
+        return;
+    }
+    let Some(m) = v.as_object_mut() else { return };
+    // Rust's empty values, which the API server would otherwise write into every object.
+    m.remove("default");
+    // `["string", "null"]` becomes `"string"`.
+    if let Some(Value::Array(types)) = m.get("type") {
+        let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        if kept.len() == 1 {
+            m.insert("type".into(), kept[0].clone());
+        }
+    }
+    // `anyOf: [<schema>, {type: null}]` becomes `<schema>`.
+    if let Some(Value::Array(alts)) = m.get("anyOf") {
+        let kept: Vec<Value> = alts
+            .iter()
+            .filter(|a| a.get("type") != Some(&json!("null")))
+            .cloned()
+            .collect();
+        if let [Value::Object(only)] = kept.as_slice() {
+            m.remove("anyOf");
+            for (k, val) in only {
+                m.entry(k.clone()).or_insert_with(|| val.clone());
+            }
+        }
+    }
+    if let Some(Value::Array(e)) = m.get_mut("enum") {
+        e.retain(|x| !x.is_null());
+    }
+    if m.get("additionalProperties") == Some(&Value::Bool(false)) {
+        m.remove("additionalProperties");
+    }
+    if m.get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| !FORMATS.contains(&f))
+    {
+        m.remove("format");
+    }
+    each_subschema(m, structural);
+}
+
+/// Every property path of a schema (`/spec/expose/service/port`, arrays as `*`), for the
+/// parity test against NVIDIA's CRDs.
+pub fn property_paths(schema: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Some(Value::Object(props)) = schema.get("properties") {
+        for (k, sub) in props {
+            let p = format!("{prefix}/{k}");
+            out.push(p.clone());
+            property_paths(sub, &p, out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        property_paths(items, &format!("{prefix}/*"), out);
+    }
+    if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+        property_paths(extra, &format!("{prefix}/*"), out);
+    }
+}
