@@ -271,7 +271,8 @@ pub const CODES: &[Code] = &[
         explanation: "A multi-node NIMService needs spec.replicas, one of MPI or Ray, the lws \
                       backend, no autoscaling, and a computeDomain that is either created \
                       (create: true, no name) or names an existing ComputeDomain whose channel \
-                      template is given in the facts (computeDomains).",
+                      template is given in the facts (computeDomains). With MPI, the hostfiles \
+                      of all groups must fit in one ConfigMap (1 MiB).",
     },
     Code {
         code: "NIMC024",
@@ -294,12 +295,14 @@ pub const CODES: &[Code] = &[
     },
     Code {
         code: "NIMC026",
-        name: "out-of-range",
+        name: "crd-constraint",
         severity: Severity::Error,
-        explanation: "A number is outside the bounds the CRD declares (ports 1-65535, replicas and \
-                      backendRef weight not negative, parallelism and hpa.minReplicas at least 1), \
-                      so the API server rejects the resource; or a multi-node service is so large \
-                      that its MPI hostfile ConfigMap would exceed the API server's 1 MiB limit.",
+        explanation: "The resource breaks a constraint its CRD declares beyond field types: a \
+                      required field is missing, or a value is outside its enum, numeric bounds \
+                      (ports 1-65535, replicas not negative, parallelism at least 1, ...), length \
+                      limits or pattern. The API server refuses such a resource before the \
+                      operator's webhook sees it, so nimc reports only these problems for it. \
+                      The same constraints are in the published schemas/ and crds/.",
     },
     Code {
         code: "NIMC091",

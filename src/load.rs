@@ -1,10 +1,11 @@
 //! Sources to typed custom resources: parses every file (in parallel), picks out the
 //! `apps.nvidia.com/v1alpha1` NIMService, NIMCache and NIMPipeline documents, and reads each into
 //! its [`crate::api`] type. Other documents are counted and ignored. Every YAML or type error
-//! becomes a located diagnostic. The YAML trees are dropped once typed (they are several times
+//! becomes a located diagnostic, and so does every break of the CRDs' constraints
+//! ([`crate::api::constraints`]), checked while the tree is at hand. The YAML trees are dropped once typed (they are several times
 //! the size of the text); later phases that need a field's position re-parse its file on demand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -61,6 +62,9 @@ pub struct Input<'a> {
     located: Mutex<BTreeMap<usize, Vec<Node<'a>>>>,
     /// Ignored documents, counted by `apiVersion/kind`.
     pub ignored: BTreeMap<String, usize>,
+    /// Documents (file, index) that break a CRD constraint: the API server would refuse them,
+    /// so the operator's rules are not applied to them.
+    rejected: BTreeSet<(usize, usize)>,
 }
 
 impl<'a> Input<'a> {
@@ -70,9 +74,15 @@ impl<'a> Input<'a> {
             caches: Vec::new(),
             pipelines: Vec::new(),
             ignored: BTreeMap::new(),
+            rejected: BTreeSet::new(),
             sources,
             located: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// True when the document at `origin` breaks a CRD constraint (reported while loading).
+    pub fn rejected(&self, origin: Origin) -> bool {
+        self.rejected.contains(&(origin.file, origin.doc))
     }
 
     /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
@@ -110,6 +120,7 @@ enum Loaded {
 
 struct FileResult {
     docs: Vec<(usize, Loaded)>,
+    rejected: Vec<usize>,
     ignored: Vec<String>,
     diags: Vec<Diagnostic>,
 }
@@ -137,6 +148,9 @@ pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
                 Loaded::Pipeline(p) => input.pipelines.push(Cr { origin, object: *p }),
             }
         }
+        input
+            .rejected
+            .extend(r.rejected.into_iter().map(|doc| (file, doc)));
         for k in r.ignored {
             *input.ignored.entry(k).or_default() += 1;
         }
@@ -148,6 +162,7 @@ pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
 fn load_file(file: usize, text: &str) -> FileResult {
     let mut r = FileResult {
         docs: Vec::new(),
+        rejected: Vec::new(),
         ignored: Vec::new(),
         diags: Vec::new(),
     };
@@ -199,7 +214,14 @@ fn load_file(file: usize, text: &str) -> FileResult {
             }
         };
         match loaded {
-            Ok(l) => r.docs.push((doc, l)),
+            Ok(l) => {
+                let violations = crate::api::constraints::check(kind, node, file);
+                if !violations.is_empty() {
+                    r.rejected.push(doc);
+                    r.diags.extend(violations);
+                }
+                r.docs.push((doc, l));
+            }
             Err(e) => {
                 let span = e.span.unwrap_or(node.span);
                 let mut d = Diagnostic::new(

@@ -24,7 +24,9 @@ pub fn lower(input: &mut Input, strict: bool) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut services = Vec::new();
     for p in &input.pipelines {
-        diags.extend(check(input, p, strict));
+        if !input.rejected(p.origin) {
+            diags.extend(check(input, p, strict));
+        }
         for (i, svc) in p.object.spec.services.iter().enumerate() {
             if svc.enabled != Some(true) || svc.name.is_empty() {
                 continue;

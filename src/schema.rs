@@ -1,6 +1,7 @@
 //! The published schemas of the NIM custom resources, generated from the types in [`crate::api`]
 //! (the same types `render` reads), so that what editors and the API server accept is what nimc
-//! accepts. Two forms per kind:
+//! accepts. The constraints beyond types (required fields, enums, bounds, lengths, patterns)
+//! come from [`crate::api::constraints`], the table nimc itself enforces. Two forms per kind:
 //!
 //! - `schemas/apps.nvidia.com/<kind>_v1alpha1.json`: JSON Schema draft-07 of the whole object,
 //!   in the layout kubeconform and yaml-language-server look up. Unknown fields are errors, as
@@ -17,6 +18,7 @@ use schemars::Schema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Value, json};
 
+use crate::api::constraints::{self, Rule};
 use crate::api::{API_VERSION, Kind, NimCacheSpec, NimPipelineSpec, NimServiceSpec};
 
 /// The group of every NIM custom resource.
@@ -55,16 +57,18 @@ fn spec_schema(kind: Kind, settings: SchemaSettings) -> (Schema, SchemaGenerator
 /// JSON Schema draft-07 of a whole NIM object: `apiVersion`, `kind`, `metadata`, `spec`, and a
 /// free-form `status`.
 pub fn json_schema(kind: Kind) -> Value {
-    let (schema, _) = spec_schema(kind, SchemaSettings::draft07());
+    let (schema, _) = spec_schema(
+        kind,
+        SchemaSettings::draft07().with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        }),
+    );
     let mut spec = schema.to_value();
-    let definitions = spec
-        .as_object_mut()
-        .and_then(|m| {
-            m.remove("$schema");
-            m.remove("title");
-            m.remove("definitions")
-        })
-        .unwrap_or_else(|| json!({}));
+    if let Some(m) = spec.as_object_mut() {
+        m.remove("title");
+    }
+    constrain(kind, &mut spec);
     let mut root = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": kind.as_str(),
@@ -79,7 +83,6 @@ pub fn json_schema(kind: Kind) -> Value {
             "spec": spec,
             "status": {"type": "object"},
         },
-        "definitions": definitions,
     });
     int_or_string_types(&mut root);
     root
@@ -132,6 +135,7 @@ pub fn crd(kind: Kind) -> Value {
         m.remove("title");
     }
     structural(&mut spec);
+    constrain(kind, &mut spec);
     let name = kind.as_str();
     let plural = format!("{}s", name.to_ascii_lowercase());
     let mut columns =
@@ -180,6 +184,90 @@ pub fn crd(kind: Kind) -> Value {
             }],
         },
     })
+}
+
+/// Write the CRD constraints of [`constraints`] into a spec schema.
+fn constrain(kind: Kind, spec: &mut Value) {
+    for (path, rule) in constraints::rules(kind) {
+        let Some(rel) = path.strip_prefix("/spec") else {
+            continue;
+        };
+        let Some(node) = schema_at(spec, rel) else {
+            continue;
+        };
+        let keywords = match rule {
+            Rule::Required(keys) => {
+                let mut have: Vec<Value> = node
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                have.extend(keys.iter().map(|k| json!(k)));
+                have.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                have.dedup();
+                json!({ "required": have })
+            }
+            Rule::Enum(values) => {
+                // An `Option` field also takes `null` (nimc reads it as absent).
+                let nullable = node
+                    .get("type")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| t.contains(&json!("null")));
+                let mut e: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+                if nullable {
+                    e.push(Value::Null);
+                }
+                json!({ "enum": e })
+            }
+            Rule::Range(min, max) if max == i64::MAX => json!({ "minimum": min }),
+            Rule::Range(min, max) => json!({ "minimum": min, "maximum": max }),
+            Rule::Length(min, max) => {
+                let mut m = json!({});
+                if min > 0 {
+                    m["minLength"] = json!(min);
+                }
+                if max != usize::MAX {
+                    m["maxLength"] = json!(max);
+                }
+                m
+            }
+            Rule::Pattern(p) => json!({ "pattern": p }),
+            Rule::Quantity => json!({ "pattern": constraints::QUANTITY_PATTERN }),
+        };
+        if let (Some(target), Value::Object(add)) = (node.as_object_mut(), keywords) {
+            target.extend(add);
+        }
+    }
+}
+
+/// The subschema at a constraint path (`/expose/service/port`, `*` for list items), looking
+/// through `Option`'s `anyOf: [<schema>, null]`.
+fn schema_at<'v>(schema: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    let mut cur = schema;
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        cur = non_null(cur);
+        cur = if seg == "*" {
+            cur.get_mut("items")?
+        } else {
+            cur.get_mut("properties")?.get_mut(seg)?
+        };
+    }
+    Some(non_null(cur))
+}
+
+/// The non-null alternative of `anyOf: [<schema>, {type: null}]`, or the schema itself.
+fn non_null(schema: &mut Value) -> &mut Value {
+    let alternative = schema
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .and_then(|alts| {
+            alts.iter()
+                .position(|a| a.get("type") != Some(&json!("null")))
+        });
+    match alternative {
+        Some(i) => &mut schema["anyOf"][i],
+        None => schema,
+    }
 }
 
 /// The formats the API server knows; others (`uint32`, ...) are dropped.

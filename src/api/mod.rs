@@ -7,6 +7,7 @@
 //! Defaults are not applied here; see [`crate::defaults`].
 
 pub mod common;
+pub mod constraints;
 pub mod nimcache;
 pub mod nimpipeline;
 pub mod nimservice;

@@ -17,10 +17,12 @@ use crate::load::{Input, Origin};
 pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     duplicates(input, &mut diags);
-    for s in &input.services {
+    // The API server refuses a resource that breaks a CRD constraint before any webhook runs,
+    // so such resources get only those diagnostics.
+    for s in input.services.iter().filter(|s| !input.rejected(s.origin)) {
         service::check(input, s, facts, &mut diags);
     }
-    for c in &input.caches {
+    for c in input.caches.iter().filter(|c| !input.rejected(c.origin)) {
         cache::check(input, c, &mut diags);
     }
     diags

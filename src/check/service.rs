@@ -184,104 +184,12 @@ pub(super) fn check(
             );
         }
     }
-    bounds(input, cr, diags);
     expose(input, cr, diags);
     dra(input, cr, facts, diags);
     if spec.inference_platform.as_deref() == Some("kserve") {
         kserve(input, cr, facts, diags);
     } else if spec.multi_node.is_some() {
         multinode(input, cr, diags);
-    }
-}
-
-/// The numeric bounds the CRD's schema declares (`minimum`/`maximum`), which the API server
-/// enforces before the operator ever sees the resource.
-fn bounds(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
-    const PORT: (i64, i64) = (1, 65535);
-    const NON_NEGATIVE: (i64, i64) = (0, i64::MAX);
-    const POSITIVE: (i64, i64) = (1, i64::MAX);
-    let spec = &cr.object.spec;
-    let svc = spec.expose.service.as_ref();
-    let backend = spec
-        .expose
-        .router
-        .as_ref()
-        .and_then(|r| r.gateway.as_ref())
-        .and_then(|g| g.backend_ref.as_ref());
-    let mn = spec.multi_node.as_ref();
-    let int = |v: Option<i32>| v.map(i64::from);
-    let nat = |v: Option<u32>| v.map(i64::from);
-    let fields = [
-        (int(spec.replicas), "/spec/replicas", NON_NEGATIVE),
-        (
-            int(svc.and_then(|s| s.port)),
-            "/spec/expose/service/port",
-            PORT,
-        ),
-        (
-            int(svc.and_then(|s| s.grpc_port)),
-            "/spec/expose/service/grpcPort",
-            PORT,
-        ),
-        (
-            int(svc.and_then(|s| s.metrics_port)),
-            "/spec/expose/service/metricsPort",
-            PORT,
-        ),
-        (
-            int(backend.and_then(|b| b.port)),
-            "/spec/expose/router/gateway/backendRef/port",
-            PORT,
-        ),
-        (
-            int(backend.and_then(|b| b.weight)),
-            "/spec/expose/router/gateway/backendRef/weight",
-            (0, 1_000_000),
-        ),
-        (
-            int(spec.scale.hpa.as_ref().and_then(|h| h.min_replicas)),
-            "/spec/scale/hpa/minReplicas",
-            POSITIVE,
-        ),
-        (
-            nat(mn.and_then(|m| m.parallelism.tensor)),
-            "/spec/multiNode/parallelism/tensor",
-            POSITIVE,
-        ),
-        (
-            nat(mn.and_then(|m| m.parallelism.pipeline)),
-            "/spec/multiNode/parallelism/pipeline",
-            POSITIVE,
-        ),
-        (
-            int(mn.and_then(|m| m.ray.as_ref()).and_then(|r| r.ray_port)),
-            "/spec/multiNode/ray/rayPort",
-            PORT,
-        ),
-    ];
-    for (value, ptr, (min, max)) in fields {
-        let Some(v) = value.filter(|v| !(min..=max).contains(v)) else {
-            continue;
-        };
-        let field = ptr.trim_start_matches("/spec/").replace('/', ".");
-        let range = if max == i64::MAX {
-            format!("at least {min}")
-        } else {
-            format!("between {min} and {max}")
-        };
-        diags.push(
-            input
-                .diag(
-                    "NIMC026",
-                    cr.origin,
-                    ptr,
-                    format!(
-                        "NIMService {}: {field} is {v}; it must be {range}",
-                        cr.object.name()
-                    ),
-                )
-                .help("the CRD declares this bound, so the API server rejects the resource"),
-        );
     }
 }
 
@@ -367,9 +275,7 @@ fn multinode(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
         );
     }
     let pipeline = mn.parallelism.pipeline.unwrap_or(0);
-    if mn.parallelism.pipeline == Some(0) {
-        // Out of the CRD's range, reported by `bounds`.
-    } else if pipeline <= 1 {
+    if pipeline <= 1 {
         d(
             "/spec/multiNode/parallelism",
             "NIMC024",
@@ -395,7 +301,7 @@ fn multinode(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
         if bytes > CONFIG_MAP_LIMIT {
             d(
                 "/spec/replicas",
-                "NIMC026",
+                "NIMC023",
                 format!(
                     "NIMService {name}: {replicas} groups of {pipeline} pods need MPI hostfiles larger than the 1 MiB a ConfigMap may hold"
                 ),

@@ -611,7 +611,7 @@ fn multinode_renders_a_leader_worker_set() {
 }
 
 #[test]
-fn numbers_outside_the_crd_bounds_are_refused() {
+fn crd_constraints_are_enforced_with_their_position() {
     assert_eq!(
         codes(&MULTI.replace("pipeline: 3", "pipeline: 0")),
         ["NIMC026"]
@@ -625,20 +625,76 @@ fn numbers_outside_the_crd_bounds_are_refused() {
         codes(&SVC.replace("port: 8000", "port: 70000")),
         ["NIMC026"]
     );
-    assert_eq!(codes(&SVC.replace("port: 8000", "port: 0")), ["NIMC026"]);
     let diags = compile(&SVC.replace("port: 8000", "port: 0"), &Facts::default()).diagnostics;
+    assert_eq!(diags.len(), 1);
     assert_eq!(
         diags[0].message,
-        "NIMService svc: expose.service.port is 0; it must be between 1 and 65535"
+        "NIMService svc: spec.expose.service.port is 0; it must be between 1 and 65535"
     );
+    assert_eq!(diags[0].span.unwrap().start.line, 15, "the `port: 0` line");
+    // Required fields (a CRD default counts as present), enums, patterns, lengths.
+    let missing = compile(&SVC.replace("    tag: '1.0'\n", ""), &Facts::default()).diagnostics;
+    assert_eq!(
+        (missing[0].code, missing[0].message.as_str()),
+        (
+            "NIMC026",
+            "NIMService svc: spec.image is missing the required `tag`"
+        ),
+        "only the constraint is reported, not the operator rule (NIMC006) behind it"
+    );
+    assert_eq!(missing.len(), 1);
+    for (extra, what) in [
+        ("  inferencePlatform: kubeflow\n", "enum"),
+        (
+            "  metrics:\n    serviceMonitor:\n      interval: 30 seconds\n",
+            "pattern",
+        ),
+        (
+            "  draResources:\n  - claimCreationSpec:\n      generateName: much-too-long-a-prefix\n      devices: [{name: gpu}]\n",
+            "length",
+        ),
+        (
+            "  draResources:\n  - claimCreationSpec:\n      devices: [{count: 2}]\n",
+            "required",
+        ),
+        (
+            "  scale:\n    enabled: true\n    hpa: {minReplicas: 0, maxReplicas: 2}\n",
+            "range",
+        ),
+    ] {
+        assert_eq!(codes(&format!("{SVC}{extra}")), ["NIMC026"], "{what}");
+    }
+    // A device's count and class have CRD defaults, so only its name is required.
+    assert!(
+        codes(&format!(
+            "{SVC}  draResources:\n  - claimCreationSpec:\n      devices: [{{name: gpu}}]\n"
+        ))
+        .is_empty()
+    );
+    // Inside a pipeline, the NIMService constraints apply to every service's spec.
+    let pipeline = PIPELINE.replace(
+        "tag: '1'}\n      storage: {emptyDir: {}}\n  - name: rerank",
+        "tag: '1'}\n      storage: {emptyDir: {}}\n      replicas: -2\n  - name: rerank",
+    );
+    let diags = compile(&pipeline, &Facts::default()).diagnostics;
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        errors[0].message,
+        "NIMPipeline rag: spec.services[1].spec.replicas is -2; it must be at least 0"
+    );
+}
+
+#[test]
+fn mpi_hostfiles_must_fit_in_a_config_map() {
     // A million hostfile lines cannot fit in one ConfigMap; the check stops counting early.
     let huge = MULTI
         .replace("replicas: 2", "replicas: 2000000000")
         .replace("pipeline: 3", "pipeline: 4000000000");
-    assert_eq!(codes(&huge), ["NIMC026"]);
+    assert_eq!(codes(&huge), ["NIMC023"]);
     assert_eq!(
         codes(&MULTI.replace("replicas: 2", "replicas: 100000")),
-        ["NIMC026"]
+        ["NIMC023"]
     );
     assert!(codes(&MULTI.replace("replicas: 2", "replicas: 100")).is_empty());
 }

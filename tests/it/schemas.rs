@@ -256,7 +256,8 @@ fn nim_resources_validate_against_the_published_json_schemas() {
         "apiVersion": "apps.nvidia.com/v1alpha1", "kind": "NIMService",
         "metadata": {"name": "x"}, "spec": {"replica": 1, "image": {"repository": 1}},
     });
-    assert_eq!(validators["NIMService"].iter_errors(&bad).count(), 2);
+    // Three errors: the unknown `replica`, the numeric repository, the missing tag.
+    assert_eq!(validators["NIMService"].iter_errors(&bad).count(), 3);
 }
 
 /// The generated CRDs are what the API server accepts: they read into the typed
@@ -371,5 +372,129 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
         // `minimum: 0` reads back as the float `0.0`: the same number.
         (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
         _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// Where nimc reuses a Kubernetes type from `k8s-openapi`, the schema is the Kubernetes
+/// OpenAPI's, whose `required` lists differ from controller-gen's; and `eppConfig.config` is
+/// free-form. Constraint parity is checked everywhere else.
+const EMBEDDED: &[&str] = &[
+    "/affinity",
+    "/podAffinity",
+    "/tolerations",
+    "/env",
+    "/resources/limits",
+    "/resources/requests",
+    "/resources/claims",
+    "/livenessProbe/probe",
+    "/readinessProbe/probe",
+    "/startupProbe/probe",
+    "/expose/ingress/spec",
+    "/scale/hpa/metrics",
+    "/scale/hpa/behavior",
+    "/expose/router/eppConfig/ports",
+    "/expose/router/eppConfig/livenessProbe",
+    "/expose/router/eppConfig/readinessProbe",
+    "/expose/router/eppConfig/startupProbe",
+    "/expose/router/eppConfig/containerSpec/env",
+    "/expose/router/eppConfig/config",
+    "/initContainers/*/env",
+    "/sidecarContainers/*/env",
+];
+
+fn constraints(schema: &Value, path: &str, out: &mut BTreeMap<String, Value>) {
+    let rel = path.strip_prefix("/services/*/spec").unwrap_or(path);
+    if EMBEDDED.iter().any(|e| rel.starts_with(e)) {
+        return;
+    }
+    let mut found = serde_json::Map::new();
+    for key in [
+        "enum",
+        "minimum",
+        "maximum",
+        "pattern",
+        "minLength",
+        "maxLength",
+    ] {
+        if let Some(v) = schema.get(key) {
+            // `minimum: 0` of an unsigned Rust type adds nothing the type does not say.
+            let implied = key == "minimum"
+                && v.as_f64() == Some(0.0)
+                && schema.get("maximum").is_none()
+                && schema.get("format").is_none();
+            if !implied {
+                found.insert(
+                    key.into(),
+                    serde_json::json!(v.as_f64().map_or(v.clone(), |f| serde_json::json!(f))),
+                );
+            }
+        }
+    }
+    // A required field with a default is always present once the API server has defaulted.
+    let props = schema.get("properties").and_then(Value::as_object);
+    let mut required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|k| {
+            props
+                .and_then(|p| p.get(*k))
+                .is_none_or(|p| p.get("default").is_none())
+        })
+        .collect();
+    required.sort();
+    if !required.is_empty() {
+        found.insert("required".into(), serde_json::json!(required));
+    }
+    if !found.is_empty() {
+        out.insert(path.to_string(), Value::Object(found));
+    }
+    for (k, sub) in props.into_iter().flatten() {
+        constraints(sub, &format!("{path}/{k}"), out);
+    }
+    if let Some(items) = schema.get("items") {
+        constraints(items, &format!("{path}/*"), out);
+    }
+}
+
+/// Every constraint NVIDIA's CRDs put on fields nimc models itself (required fields, enums,
+/// bounds, lengths, patterns) is in nimc's table, and nimc adds none of its own.
+#[test]
+fn generated_crds_have_the_upstream_constraints() {
+    let Some(shared) = shared() else {
+        eprintln!("../shared not present; constraint parity skipped");
+        return;
+    };
+    for kind in [
+        nimc::api::Kind::NimService,
+        nimc::api::Kind::NimCache,
+        nimc::api::Kind::NimPipeline,
+    ] {
+        let plural = format!("{}s", kind.as_str().to_ascii_lowercase());
+        let file = shared.join(format!("upstream-crds/nim/apps.nvidia.com_{plural}.yaml"));
+        let upstream = yaml_docs(&std::fs::read_to_string(file).unwrap()).remove(0);
+        let spec = |crd: &Value| {
+            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+        };
+        let (mut theirs, mut ours) = (BTreeMap::new(), BTreeMap::new());
+        constraints(&spec(&upstream), "", &mut theirs);
+        constraints(&spec(&nimc::schema::crd(kind)), "", &mut ours);
+        let differ: Vec<String> = theirs
+            .keys()
+            .chain(ours.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|p| theirs.get(*p) != ours.get(*p))
+            .map(|p| format!("{p}: upstream {:?}, nimc {:?}", theirs.get(p), ours.get(p)))
+            .collect();
+        assert!(differ.is_empty(), "{}: {differ:#?}", kind.as_str());
+        assert!(
+            theirs.len() > 15,
+            "{}: {} constrained paths",
+            kind.as_str(),
+            theirs.len()
+        );
     }
 }
