@@ -305,6 +305,54 @@ pub const CODES: &[Code] = &[
                       The same constraints are in the published schemas/ and crds/.",
     },
     Code {
+        code: "NIMC027",
+        name: "webhook-warning",
+        severity: Severity::Warning,
+        explanation: "The operator's admission webhook accepts the resource with a warning: no \
+                      authSecret (NGC_API_KEY is not injected; fine only for air-gapped caches), \
+                      the deprecated expose.ingress (use expose.router), or a LoadBalancer Service \
+                      next to a router Ingress or Gateway (two entry points).",
+    },
+    Code {
+        code: "NIMC028",
+        name: "immutable-field",
+        severity: Severity::Error,
+        explanation: "`nimc validate --base REV` found a change the cluster refuses on update: \
+                      spec.draResources added, removed or changed (CEL), spec.multiNode changed, \
+                      spec.storage.pvc changed after the operator created the PVC, a NIMCache's \
+                      modelPuller (CEL) or any other part of a NIMCache's spec (webhook). Argo CD \
+                      or Flux would fail to sync it; re-create the resource under a new name.",
+    },
+    Code {
+        code: "NIMC029",
+        name: "proxy-config",
+        severity: Severity::Error,
+        explanation: "A NIMCache's spec.proxy is invalid: httpProxy and httpsProxy must start with \
+                      http:// or https://, and every comma-separated noProxy entry must be a host \
+                      name (optionally with a leading dot), an IPv4 or bracketed IPv6 address \
+                      (optionally with a port) or a CIDR range (the operator's webhook rules).",
+    },
+    Code {
+        code: "NIMC030",
+        name: "pvc-not-in-input",
+        severity: Severity::Warning,
+        explanation: "storage.pvc names an existing PersistentVolumeClaim (create is not true) \
+                      that is neither in the input nor created by another resource of it. The \
+                      operator would wait for it (NIMCache NotReady, NIMService pods Pending); \
+                      make sure it exists in the cluster, or add it to the repository.",
+    },
+    Code {
+        code: "NIMC031",
+        name: "replicas-with-autoscaling",
+        severity: Severity::Warning,
+        explanation: "spec.replicas is set together with scale.enabled: true. The current CRDs \
+                      refuse this (CEL: `spec.replicas cannot be set when spec.scale.enabled is \
+                      true`), and the webhook too; older CRDs and the operator's own samples \
+                      accept it, and the operator then ignores spec.replicas in favour of \
+                      scale.hpa.minReplicas, which is what nimc renders. A warning, so that such \
+                      repositories still render; remove spec.replicas.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

@@ -9,6 +9,7 @@
 //! [pure] load::load(&Sources)         -> Input, diags       typed CRs (parallel per file)
 //! [pure] pipeline::lower(&mut Input)  -> diags              NIMPipeline services to NIMServices
 //! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
+//! [pure] check::update::check(..)     -> diags              update rules against a base revision
 //! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
 //! [pure] render::render(&Model, ..)   -> Vec<Rendered>      typed objects, serialised, sorted
 //! [edge] manifest::write_yaml(..)     -> stdout             multi-document YAML
@@ -62,6 +63,13 @@ impl Compilation {
 
 /// Compile sources under the given cluster facts. Pure: no I/O, no clock, no environment.
 pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
+    compile_with_base(sources, facts, None)
+}
+
+/// [`compile`], plus the update-time rules against `base`: the same repository at an earlier
+/// revision (what `nimc validate --base REV` reads with git). Resources that exist in both are
+/// checked for the changes the API server and the operator's webhook refuse on update.
+pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources>) -> Compilation {
     let (mut input, mut diagnostics) = load::load(sources);
     let mut out = Compilation {
         ignored: input.ignored.clone(),
@@ -74,6 +82,12 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
     };
     diagnostics.extend(pipeline::lower(&mut input, facts.sync_waves));
     diagnostics.extend(check::check(&input, facts));
+    if let Some(base) = base {
+        // The base revision was accepted once; its own problems are not reported again.
+        let (mut old, _) = load::load(base);
+        pipeline::lower(&mut old, false);
+        diagnostics.extend(check::update::check(&old, &input));
+    }
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let (model, diags) = resolve::resolve(&mut input, facts);
         diagnostics.extend(diags);

@@ -62,6 +62,8 @@ pub struct Input<'a> {
     located: Mutex<BTreeMap<usize, Vec<Node<'a>>>>,
     /// Ignored documents, counted by `apiVersion/kind`.
     pub ignored: BTreeMap<String, usize>,
+    /// The PersistentVolumeClaims among the ignored documents, as (namespace, name).
+    pub claims: BTreeSet<(String, String)>,
     /// Documents (file, index) that break a CRD constraint: the API server would refuse them,
     /// so the operator's rules are not applied to them.
     rejected: BTreeSet<(usize, usize)>,
@@ -74,6 +76,7 @@ impl<'a> Input<'a> {
             caches: Vec::new(),
             pipelines: Vec::new(),
             ignored: BTreeMap::new(),
+            claims: BTreeSet::new(),
             rejected: BTreeSet::new(),
             sources,
             located: Mutex::new(BTreeMap::new()),
@@ -85,8 +88,8 @@ impl<'a> Input<'a> {
         self.rejected.contains(&(origin.file, origin.doc))
     }
 
-    /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
-    pub fn span(&self, origin: Origin, pointer: &str) -> Span {
+    /// Run `f` on the YAML tree of the document at `origin` (its file is re-parsed once).
+    fn with_document<R>(&self, origin: Origin, f: impl FnOnce(&Node<'a>) -> R) -> Option<R> {
         let mut cache = self.located.lock().unwrap_or_else(|e| e.into_inner());
         let docs = cache.entry(origin.file).or_insert_with(|| {
             self.sources
@@ -95,9 +98,23 @@ impl<'a> Input<'a> {
                 .and_then(|f| yaml::parse_documents(&f.text, Limits::default()).ok())
                 .unwrap_or_default()
         });
-        docs.get(origin.doc)
-            .map(|n| n.lookup(&origin.document_pointer(pointer)))
+        docs.get(origin.doc).map(f)
+    }
+
+    /// The span of `pointer` (e.g. `/spec/storage`) in the document at `origin`.
+    pub fn span(&self, origin: Origin, pointer: &str) -> Span {
+        self.with_document(origin, |n| n.lookup(&origin.document_pointer(pointer)))
             .unwrap_or_default()
+    }
+
+    /// The value at `pointer` in the document at `origin`, as JSON (Kubernetes scalar rules),
+    /// or `None` when the field is absent.
+    pub fn json(&self, origin: Origin, pointer: &str) -> Option<serde_json::Value> {
+        self.with_document(origin, |n| {
+            n.at(&origin.document_pointer(pointer))
+                .and_then(|n| from_node(n).ok())
+        })
+        .flatten()
     }
 
     /// A diagnostic located at `pointer` in the document at `origin`.
@@ -122,6 +139,7 @@ struct FileResult {
     docs: Vec<(usize, Loaded)>,
     rejected: Vec<usize>,
     ignored: Vec<String>,
+    claims: Vec<(String, String)>,
     diags: Vec<Diagnostic>,
 }
 
@@ -154,6 +172,7 @@ pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
         for k in r.ignored {
             *input.ignored.entry(k).or_default() += 1;
         }
+        input.claims.extend(r.claims);
         diags.extend(r.diags);
     }
     (input, diags)
@@ -164,6 +183,7 @@ fn load_file(file: usize, text: &str) -> FileResult {
         docs: Vec::new(),
         rejected: Vec::new(),
         ignored: Vec::new(),
+        claims: Vec::new(),
         diags: Vec::new(),
     };
     let docs = match yaml::parse_documents(text, Limits::default()) {
@@ -203,6 +223,15 @@ fn load_file(file: usize, text: &str) -> FileResult {
             } else {
                 format!("{api_version}/{kind_name}")
             };
+            if api_version == "v1" && kind_name == "PersistentVolumeClaim" {
+                let meta = node.get("metadata");
+                let field = |f: &str| {
+                    meta.and_then(|m| m.get_str(f))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                r.claims.push((field("namespace"), field("name")));
+            }
             r.ignored.push(label);
             continue;
         };

@@ -109,6 +109,14 @@ pub fn parse_ok(s: &str) -> bool {
     parse(s).is_some()
 }
 
+/// True when `s` is a valid quantity greater than zero.
+pub fn is_positive(s: &str) -> bool {
+    parse(s).is_some_and(|p| {
+        !p.negative
+            && (!p.num.trim_start_matches('0').is_empty() || !p.denom.trim_matches('0').is_empty())
+    })
+}
+
 /// The canonical spelling of a quantity, as a Go operator would serialise it. Invalid input is
 /// returned unchanged (validation reports it before rendering).
 pub fn canonical(s: &str) -> String {
@@ -254,7 +262,17 @@ fn strip_factors(mut m: i128, mut e: i32) -> (i128, i32) {
 
 #[cfg(test)]
 mod tests {
-    use super::canonical;
+    use super::{canonical, is_positive};
+
+    #[test]
+    fn positive_quantities() {
+        for q in ["1", "0.5", "8Gi", "1e3", "+2"] {
+            assert!(is_positive(q), "{q}");
+        }
+        for q in ["0", "0.0", "-1Gi", "0Mi", "abc", ""] {
+            assert!(!is_positive(q), "{q}");
+        }
+    }
 
     #[test]
     fn absurd_exponents_are_invalid() {

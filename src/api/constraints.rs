@@ -14,7 +14,7 @@ use regex::Regex;
 
 use super::Kind;
 use crate::diagnostic::Diagnostic;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Node, Span, Value};
 
 /// One constraint on the node at a path.
 #[derive(Clone, Copy, Debug)]
@@ -318,59 +318,83 @@ pub fn check(kind: Kind, doc: &Node, file: usize) -> Vec<Diagnostic> {
         Kind::NimCache => CACHE_SPEC,
         Kind::NimPipeline => PIPELINE_SPEC,
     };
-    let Some(spec) = doc.get("spec") else {
+    let Value::Map(entries) = &doc.value else {
         return out;
     };
-    let mut report = |node: &Node, field: &str, problem: String, help: String| {
+    let Some((spec, spec_key)) = entries
+        .iter()
+        .find(|e| e.key == "spec")
+        .map(|e| (&e.value, e.key_span))
+    else {
+        return out;
+    };
+    let mut report = |at: Span, field: &str, problem: String, help: String| {
         out.push(
             Diagnostic::new(
                 "NIMC026",
                 format!("{} {name}: {field} {problem}", kind.as_str()),
             )
-            .at(file, node.span)
+            .at(file, at)
             .help(help),
         );
     };
-    let mut each = |table: &[(&str, Rule)], root: &Node, prefix: &str| {
+    let mut each = |table: &[(&str, Rule)], root: &Node, root_at: Span, prefix: &str| {
         for (path, rule) in table {
-            visit(root, path, prefix.to_string(), &mut |node, field| {
-                if let Some((problem, help)) = violation(node, *rule) {
-                    report(node, &field, problem, help);
-                }
-            });
+            visit(
+                root,
+                root_at,
+                path,
+                prefix.to_string(),
+                &mut |node, at, field| {
+                    if let Some((problem, help)) = violation(node, *rule) {
+                        // A missing key is reported at its parent's key; a bad value at the value.
+                        let at = if matches!(rule, Rule::Required(_)) {
+                            at
+                        } else {
+                            node.span
+                        };
+                        report(at, &field, problem, help);
+                    }
+                },
+            );
         }
     };
-    each(table, spec, "spec");
+    each(table, spec, spec_key, "spec");
     if kind == Kind::NimPipeline {
         visit(
             spec,
+            spec.span,
             "/services/*/spec",
             "spec".into(),
-            &mut |svc, field| each(SERVICE_SPEC, svc, &field),
+            &mut |svc, at, field| each(SERVICE_SPEC, svc, at, &field),
         );
     }
     out
 }
 
-/// Call `f` with every node at `path` under `node` and its dotted field name
-/// (`spec.services[0].spec.image`).
-fn visit(node: &Node, path: &str, field: String, f: &mut dyn FnMut(&Node, String)) {
+/// Call `f` with every node at `path` under `node`, where to report it (the key of a mapping
+/// entry, the item of a list) and its dotted field name (`spec.services[0].spec.image`).
+fn visit(node: &Node, at: Span, path: &str, field: String, f: &mut dyn FnMut(&Node, Span, String)) {
     let path = path.strip_prefix('/').unwrap_or(path);
     if path.is_empty() {
         if !node.is_null() {
-            f(node, field);
+            f(node, at, field);
         }
         return;
     }
     let (seg, rest) = path.split_once('/').unwrap_or((path, ""));
-    if seg == "*" {
-        if let Value::Seq(items) = &node.value {
+    match &node.value {
+        Value::Seq(items) if seg == "*" => {
             for (i, item) in items.iter().enumerate() {
-                visit(item, rest, format!("{field}[{i}]"), f);
+                visit(item, item.span, rest, format!("{field}[{i}]"), f);
             }
         }
-    } else if let Some(child) = node.get(seg) {
-        visit(child, rest, format!("{field}.{seg}"), f);
+        Value::Map(entries) => {
+            if let Some(e) = entries.iter().find(|e| e.key == seg) {
+                visit(&e.value, e.key_span, rest, format!("{field}.{seg}"), f);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod cache;
 mod service;
+pub mod update;
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,45 @@ pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
     for c in input.caches.iter().filter(|c| !input.rejected(c.origin)) {
         cache::check(input, c, &mut diags);
     }
+    existing_claims(input, &mut diags);
     diags
+}
+
+/// A `storage.pvc` that names an existing claim (create is not true) should find it in the
+/// input: a PersistentVolumeClaim document, or a claim another resource creates. Only a
+/// warning: the claim may well be managed outside the repository.
+fn existing_claims(input: &Input, diags: &mut Vec<Diagnostic>) {
+    let services = input.services.iter().filter_map(|s| {
+        let p = s.object.spec.storage.pvc.as_ref()?;
+        let cache = s.object.spec.storage.nim_cache.is_some();
+        Some((s.origin, s.object.namespace(), s.object.name(), p)).filter(|_| !cache)
+    });
+    let caches = input.caches.iter().filter_map(|c| {
+        let p = c.object.spec.storage.pvc.as_ref()?;
+        Some((c.origin, c.object.namespace(), c.object.name(), p))
+    });
+    let all: Vec<_> = services.chain(caches).collect();
+    let created: std::collections::BTreeSet<(&str, String)> = all
+        .iter()
+        .filter(|(.., p)| p.creates())
+        .map(|(_, ns, owner, p)| (*ns, p.claim_name(owner)))
+        .collect();
+    for (origin, ns, _, p) in &all {
+        let Some(claim) = p.name.as_deref().filter(|n| !n.is_empty() && !p.creates()) else {
+            continue;
+        };
+        let known = created.contains(&(*ns, claim.to_string()))
+            || input.claims.contains(&(ns.to_string(), claim.to_string()));
+        if !known && !input.rejected(*origin) {
+            diags.push(
+                input
+                    .diag("NIMC030", *origin, "/spec/storage/pvc/name", format!(
+                        "PersistentVolumeClaim {ns}/{claim} is not in the input and no resource creates it"
+                    ))
+                    .help("make sure the claim exists in the cluster, add it to the repository, or set storage.pvc.create: true with a size"),
+            );
+        }
+    }
 }
 
 fn duplicates(input: &Input, diags: &mut Vec<Diagnostic>) {

@@ -23,12 +23,25 @@ pub(super) fn check(
     let mut d = |ptr: &str, code: &'static str, msg: String, help: &str| {
         diags.push(input.diag(code, o, ptr, msg).help(help));
     };
-    if spec.image.repository.is_empty() || spec.image.tag.is_empty() {
+    for (field, value) in [
+        ("repository", &spec.image.repository),
+        ("tag", &spec.image.tag),
+    ] {
+        if value.is_empty() {
+            d(
+                &format!("/spec/image/{field}"),
+                "NIMC006",
+                format!("NIMService {name}: spec.image.{field} is required"),
+                "set spec.image.repository and spec.image.tag",
+            );
+        }
+    }
+    if spec.auth_secret.is_empty() {
         d(
-            "/spec/image",
-            "NIMC006",
-            format!("NIMService {name}: spec.image needs a repository and a tag"),
-            "set spec.image.repository and spec.image.tag",
+            "/spec/authSecret",
+            "NIMC027",
+            format!("NIMService {name}: spec.authSecret is empty, so NGC_API_KEY is not injected"),
+            "omit authSecret only for air-gapped deployments with a pre-populated model cache",
         );
     }
     if spec.labels.contains_key("app") {
@@ -39,8 +52,19 @@ pub(super) fn check(
             "the operator's Deployment would be rejected; use another label key",
         );
     }
+    if spec.resources.as_ref().is_some_and(|r| r.claims.is_some()) {
+        d(
+            "/spec/resources/claims",
+            "NIMC016",
+            format!("NIMService {name}: spec.resources.claims must be empty"),
+            "request DRA devices with spec.draResources; the operator fills the claims from them",
+        );
+    }
     let st = &spec.storage;
-    let cache = st.nim_cache.as_ref().is_some_and(|c| !c.name.is_empty());
+    let cache = st
+        .nim_cache
+        .as_ref()
+        .is_some_and(|c| !c.name.is_empty() || !c.profile.is_empty());
     let pvc = st.pvc.as_ref().is_some_and(|p| p.is_set());
     let host = st.host_path.as_ref().is_some_and(|h| !h.is_empty());
     let sources = [cache, pvc, st.empty_dir.is_some(), host]
@@ -69,6 +93,34 @@ pub(super) fn check(
             "name the NIMCache the profile belongs to",
         );
     }
+    if let Some(v) = &st.shared_memory_size_limit
+        && quantity::parse_ok(&v.0)
+        && !quantity::is_positive(&v.0)
+    {
+        d(
+            "/spec/storage/sharedMemorySizeLimit",
+            "NIMC007",
+            format!(
+                "NIMService {name}: sharedMemorySizeLimit `{}` must be > 0",
+                v.0
+            ),
+            "give the /dev/shm volume a positive size such as 8Gi, or leave it out",
+        );
+    }
+    if let Some(mode) = st
+        .pvc
+        .as_ref()
+        .and_then(|p| p.volume_access_mode.as_deref())
+        && pvc
+        && !valid_access_mode(Some(mode))
+    {
+        d(
+            "/spec/storage/pvc/volumeAccessMode",
+            "NIMC007",
+            format!("NIMService {name}: unrecognized volumeAccessMode `{mode}`"),
+            "one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod",
+        );
+    }
     if let Some(p) = st.pvc.as_ref().filter(|_| !cache) {
         if p.creates() {
             if p.size.as_deref().is_none_or(|s| !quantity::parse_ok(s)) {
@@ -79,7 +131,7 @@ pub(super) fn check(
                     "set storage.pvc.size, e.g. 50Gi",
                 );
             }
-            if !valid_access_mode(p.volume_access_mode.as_deref()) {
+            if p.volume_access_mode.is_none() {
                 d(
                     "/spec/storage/pvc",
                     "NIMC007",
@@ -525,6 +577,40 @@ fn expose(input: &Input, cr: &Cr<NimService>, diags: &mut Vec<Diagnostic>) {
             }
         }
     }
+    if spec.scale.enabled == Some(true) && spec.replicas.is_some() {
+        d(
+            "/spec/replicas",
+            "NIMC031",
+            format!(
+                "NIMService {name}: spec.replicas cannot be set when spec.scale.enabled is true"
+            ),
+            "remove spec.replicas; the HPA's minReplicas and maxReplicas set the replica count",
+        );
+    }
+    if legacy {
+        d(
+            "/spec/expose/ingress",
+            "NIMC027",
+            format!("NIMService {name}: spec.expose.ingress is deprecated"),
+            "use spec.expose.router.ingress (with hostDomainName) instead",
+        );
+    }
+    let router = spec.expose.router.as_ref();
+    let load_balancer = spec
+        .expose
+        .service
+        .as_ref()
+        .is_some_and(|s| s.type_.as_deref() == Some("LoadBalancer"));
+    if load_balancer && router.is_some_and(|r| r.ingress.is_some() || r.gateway.is_some()) {
+        d(
+            "/spec/expose/service/type",
+            "NIMC027",
+            format!(
+                "NIMService {name}: a LoadBalancer Service next to a router Ingress or Gateway makes two entry points"
+            ),
+            "keep only one of them: a ClusterIP Service behind the router, or the LoadBalancer alone",
+        );
+    }
     if spec.scale.enabled == Some(true) && spec.scale.hpa.is_none() {
         d(
             "/spec/scale",
@@ -603,7 +689,7 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
         };
         if c.devices.is_empty() {
             bad(
-                &format!("{ptr}/claimCreationSpec"),
+                &format!("{ptr}/claimCreationSpec/devices"),
                 "claimCreationSpec needs at least one device".into(),
             );
         }
@@ -611,6 +697,50 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
             let dp = format!("{ptr}/claimCreationSpec/devices/{j}");
             if dev.name.is_empty() {
                 bad(&dp, "a device needs a name".into());
+            }
+            if dev.device_class_name.as_deref() == Some("") {
+                bad(
+                    &format!("{dp}/deviceClassName"),
+                    "a device needs a deviceClassName".into(),
+                );
+            }
+            // Keys are qualified with the driver name; attribute and capacity selectors share
+            // one namespace (the webhook's duplicate check).
+            let driver = dev
+                .driver_name
+                .as_deref()
+                .unwrap_or(crate::defaults::DEFAULT_DRIVER);
+            let mut keys = std::collections::BTreeSet::new();
+            let selector_keys = dev
+                .attribute_selectors
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (format!("{dp}/attributeSelectors/{k}/key"), &a.key))
+                .chain(
+                    dev.capacity_selectors
+                        .iter()
+                        .enumerate()
+                        .map(|(k, c)| (format!("{dp}/capacitySelectors/{k}/key"), &c.key)),
+                );
+            for (p, key) in selector_keys {
+                let qualified = match key.contains('/') {
+                    true => key.clone(),
+                    false => format!("{driver}/{key}"),
+                };
+                if !keys.insert(qualified.clone()) {
+                    bad(
+                        &p,
+                        format!("selector key `{qualified}` is used twice on this device"),
+                    );
+                }
+            }
+            for (k, expr) in dev.cel_expressions.iter().enumerate() {
+                if let Some(problem) = cel_syntax_problem(expr) {
+                    bad(
+                        &format!("{dp}/celExpressions/{k}"),
+                        format!("CEL expression does not compile: {problem}"),
+                    );
+                }
             }
             if dev.count == Some(0) {
                 bad(
@@ -651,7 +781,7 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
                 ];
                 let op = a.op.as_deref().unwrap_or("Equal");
                 if kinds.iter().filter(|x| **x).count() != 1 {
-                    bad(&ap, "an attribute selector value needs exactly one of boolValue, intValue, stringValue, versionValue".into());
+                    bad(&format!("{ap}/value"), "an attribute selector value needs exactly one of boolValue, intValue, stringValue, versionValue".into());
                 } else if (v.bool_value.is_some() || v.string_value.is_some())
                     && !matches!(op, "Equal" | "NotEqual")
                 {
@@ -689,6 +819,44 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
             }
         }
     }
+}
+
+/// Why a DRA CEL expression cannot compile, as far as its shape shows: it is empty, or its
+/// brackets and string quotes do not balance. (The operator compiles it in the DRA CEL
+/// environment; nimc catches the typos that break every compiler.)
+fn cel_syntax_problem(expr: &str) -> Option<String> {
+    if expr.trim().is_empty() {
+        return Some("the expression is empty".into());
+    }
+    let mut open: Vec<char> = Vec::new();
+    let mut chars = expr.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => loop {
+                match chars.next() {
+                    None => return Some(format!("unterminated string starting with {c}")),
+                    Some('\\') => {
+                        chars.next();
+                    }
+                    Some(q) if q == c => break,
+                    Some(_) => {}
+                }
+            },
+            '(' | '[' | '{' => open.push(c),
+            ')' | ']' | '}' => {
+                let want = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open.pop() != Some(want) {
+                    return Some(format!("unexpected `{c}`"));
+                }
+            }
+            _ => {}
+        }
+    }
+    open.last().map(|c| format!("`{c}` is never closed"))
 }
 
 /// Why an attribute or capacity selector key cannot be used, if it cannot. The key becomes a

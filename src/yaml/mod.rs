@@ -106,6 +106,22 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The node at a JSON-pointer-like path, if every segment exists.
+    pub fn at(&self, path: &str) -> Option<&Node<'a>> {
+        let mut cur = self;
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            cur = match &cur.value {
+                Value::Map(entries) => {
+                    let key = unescape_segment(seg);
+                    &entries.iter().find(|e| e.key == key)?.value
+                }
+                Value::Seq(items) => items.get(seg.parse::<usize>().ok()?)?,
+                Value::Scalar(_) => return None,
+            };
+        }
+        Some(cur)
+    }
+
     /// The span of the node at a JSON-pointer-like path (`/spec/storage/pvc`), or of the deepest
     /// existing ancestor when the path runs out. A path that ends in a key points at the key.
     pub fn lookup(&self, path: &str) -> Span {

@@ -33,6 +33,7 @@ spec:
   image:
     repository: nvcr.io/nim/meta/llama-3.2-1b-instruct
     tag: 1.12.0
+  authSecret: ngc-api-secret
   storage:
     emptyDir: {}
   expose:
@@ -103,7 +104,7 @@ fn unknown_fields_are_errors_with_a_suggestion() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("unknown field `replica`"), "{e}");
-    assert!(e.contains("svc.yaml:10:3"), "{e}");
+    assert!(e.contains("svc.yaml:11:3"), "{e}");
     assert!(e.contains("did you mean `replicas`?"), "{e}");
 }
 
@@ -126,7 +127,7 @@ fn semantic_errors_point_at_the_field() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.starts_with("::error file=svc.yaml,line=10,col=3,title=NIMC007::"),
+        e.starts_with("::error file=svc.yaml,line=11,col=3,title=NIMC007::"),
         "{e}"
     );
 }
@@ -324,6 +325,6 @@ fn validate_reports_without_rendering() {
     let line: serde_json::Value = serde_json::from_str(stderr(&o).lines().next().unwrap()).unwrap();
     assert_eq!(line["code"], "NIMC003");
     assert_eq!(line["file"], "svc.yaml");
-    assert_eq!(line["line"], 10);
+    assert_eq!(line["line"], 11);
     assert_eq!(line["help"], "did you mean `replicas`?");
 }

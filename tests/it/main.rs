@@ -8,6 +8,7 @@
 mod cli;
 mod conformance;
 mod examples;
+mod fixtures;
 mod robustness;
 mod rules;
 mod schemas;

@@ -382,6 +382,7 @@ spec:
     enabled: true
     spec:
       image: {repository: nvcr.io/nim/llm, tag: '1'}
+      authSecret: ngc
       storage: {emptyDir: {}}
       env:
       - {name: A, value: user}
@@ -394,6 +395,7 @@ spec:
     enabled: true
     spec:
       image: {repository: nvcr.io/nim/embed, tag: '1'}
+      authSecret: ngc
       storage: {emptyDir: {}}
   - name: rerank
     enabled: false
@@ -451,7 +453,7 @@ fn pipeline_problems_point_into_the_pipeline() {
         .expect("storage error");
     assert_eq!(
         d.span.unwrap().start.line,
-        12,
+        13,
         "points at the service's storage"
     );
     let dup = PIPELINE.replace("  - name: embed\n", "  - name: llm\n");
@@ -541,7 +543,8 @@ metadata:
     nimc/mpi-ssh-secret: my-key
 spec:
   image: {repository: nvcr.io/nim/big, tag: '1'}
-  storage: {pvc: {name: models}}
+  authSecret: ngc
+  storage: {pvc: {name: models, create: true, size: 1Ti, volumeAccessMode: ReadWriteMany}}
   replicas: 2
   expose: {service: {port: 8000}}
   multiNode:
@@ -673,8 +676,8 @@ fn crd_constraints_are_enforced_with_their_position() {
     );
     // Inside a pipeline, the NIMService constraints apply to every service's spec.
     let pipeline = PIPELINE.replace(
-        "tag: '1'}\n      storage: {emptyDir: {}}\n  - name: rerank",
-        "tag: '1'}\n      storage: {emptyDir: {}}\n      replicas: -2\n  - name: rerank",
+        "tag: '1'}\n      authSecret: ngc\n      storage: {emptyDir: {}}\n  - name: rerank",
+        "tag: '1'}\n      authSecret: ngc\n      storage: {emptyDir: {}}\n      replicas: -2\n  - name: rerank",
     );
     let diags = compile(&pipeline, &Facts::default()).diagnostics;
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
