@@ -217,6 +217,11 @@ fn load_file(file: usize, text: &str) -> FileResult {
         }
         let api_version = node.get_str("apiVersion").unwrap_or_default();
         let kind_name = node.get_str("kind").unwrap_or_default();
+        if let Some(d) = foreign_nim_kind(api_version, kind_name, node, file) {
+            r.diags.push(d);
+            r.rejected.push(doc);
+            continue;
+        }
         let Some(kind) = Kind::of(api_version, kind_name) else {
             let label = if kind_name.is_empty() {
                 "(no kind)".to_string()
@@ -271,4 +276,46 @@ fn load_file(file: usize, text: &str) -> FileResult {
         }
     }
     r
+}
+
+/// The other kinds of the `apps.nvidia.com` group, which nimc does not compile.
+const OTHER_GROUP_KINDS: &[&str] = &[
+    "NIMBuild",
+    "NemoCustomizer",
+    "NemoDatastore",
+    "NemoEntitystore",
+    "NemoEvaluator",
+    "NemoGuardrail",
+];
+
+/// A document of the NIM operator's API group that nimc would otherwise skip by mistake: a
+/// NIM kind under a version the CRDs do not serve, or a kind the group does not have (a typo
+/// such as `NIMServce` would silently render nothing).
+fn foreign_nim_kind(api_version: &str, kind: &str, node: &Node, file: usize) -> Option<Diagnostic> {
+    let (group, version) = api_version.split_once('/')?;
+    if group != "apps.nvidia.com" || OTHER_GROUP_KINDS.contains(&kind) {
+        return None;
+    }
+    let ours = ["NIMService", "NIMCache", "NIMPipeline"];
+    if ours.contains(&kind) {
+        return (version != "v1alpha1").then(|| {
+            Diagnostic::new(
+                "NIMC003",
+                format!("{kind} is served as apps.nvidia.com/v1alpha1, not {api_version}"),
+            )
+            .at(file, node.lookup("/apiVersion"))
+            .help("set apiVersion: apps.nvidia.com/v1alpha1")
+        });
+    }
+    let mut known: Vec<&str> = ours.to_vec();
+    known.extend(OTHER_GROUP_KINDS);
+    let help = match yaml::de::closest(kind, &known) {
+        Some(k) => format!("did you mean `{k}`?"),
+        None => format!("the group's kinds are {}", known.join(", ")),
+    };
+    Some(
+        Diagnostic::new("NIMC003", format!("apps.nvidia.com has no kind `{kind}`"))
+            .at(file, node.lookup("/kind"))
+            .help(help),
+    )
 }

@@ -2,8 +2,9 @@
 //! facts file. This module and `main.rs` are the only places that touch the file system.
 //!
 //! Directories are walked recursively in sorted order, honouring `.gitignore` (also outside a git
-//! repository), skipping hidden entries and not following symbolic links. A file that is too
-//! large or not UTF-8 becomes a diagnostic, not an I/O failure.
+//! repository) and skipping hidden entries. Symbolic links to YAML files inside the directory
+//! are read; links to directories are not followed. A file that is too large, not UTF-8, or a
+//! link that loops, dangles or leaves the directory becomes a diagnostic, not an I/O failure.
 
 use std::fs;
 use std::io;
@@ -57,29 +58,82 @@ impl std::fmt::Display for SourceError {
     }
 }
 
+/// A file found under the input paths, or one refused before reading (with why and a hint).
+enum Found {
+    File(PathBuf),
+    Refused(PathBuf, String, &'static str),
+}
+
+impl Found {
+    fn path(&self) -> &Path {
+        match self {
+            Found::File(p) | Found::Refused(p, ..) => p,
+        }
+    }
+}
+
 /// Read every YAML file under `paths`. Returns the sources and the diagnostics for files that
-/// were found but refused (too large, not UTF-8).
+/// were found but refused (too large, not UTF-8, a symbolic link that loops, dangles or leaves
+/// the input directory).
 pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError> {
     let mut found = Vec::new();
     for path in paths {
-        let meta = fs::metadata(path).map_err(|error| SourceError {
+        let link = fs::symlink_metadata(path).map_err(|error| SourceError {
             path: path.clone(),
             error,
         })?;
-        if meta.is_dir() {
-            walk(path, &mut found)?;
-        } else {
-            found.push(path.clone());
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, &mut found)?,
+            Ok(_) => found.push(Found::File(path.clone())),
+            // The argument exists but is a symbolic link that cannot be followed.
+            Err(e) if link.file_type().is_symlink() => found.push(Found::Refused(
+                path.clone(),
+                format!("symbolic link cannot be followed: {e}"),
+                "point the link at a file, or remove it",
+            )),
+            Err(error) => {
+                return Err(SourceError {
+                    path: path.clone(),
+                    error,
+                });
+            }
         }
     }
-    found.sort();
-    found.dedup();
+    found.sort_by(|a, b| a.path().cmp(b.path()));
+    found.dedup_by(|a, b| a.path() == b.path());
 
     let mut sources = Sources::default();
     let mut diags = Vec::new();
-    for path in found {
-        let display = display(&path);
+    let line_one = crate::yaml::Span {
+        start: crate::yaml::Pos {
+            offset: 0,
+            line: 1,
+            col: 1,
+        },
+        end: crate::yaml::Pos {
+            offset: 0,
+            line: 1,
+            col: 1,
+        },
+    };
+    for entry in found {
         let file = sources.files.len();
+        let path = match entry {
+            Found::File(path) => path,
+            Found::Refused(path, message, help) => {
+                diags.push(
+                    Diagnostic::new("NIMC002", message)
+                        .at(file, line_one)
+                        .help(help),
+                );
+                sources.files.push(SourceFile {
+                    path: display(&path),
+                    text: String::new(),
+                });
+                continue;
+            }
+        };
+        let display = display(&path);
         let len = fs::metadata(&path)
             .map_err(|error| SourceError {
                 path: path.clone(),
@@ -92,7 +146,8 @@ pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError
                     "NIMC002",
                     format!("file is {len} bytes; the limit is {MAX_FILE_BYTES}"),
                 )
-                .at_file(file),
+                .at(file, line_one)
+                .help("split the manifests into smaller files; nimc refuses larger ones so that a hostile repository cannot exhaust memory"),
             );
             sources.files.push(SourceFile {
                 path: display,
@@ -140,7 +195,19 @@ pub fn read(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), SourceError
     Ok((sources, diags))
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+fn is_yaml(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+        && path.file_name().is_some_and(|n| n != FACTS_FILE)
+}
+
+/// Walk `dir`. Symbolic links to YAML files inside `dir` are read like the files; links to
+/// directories are not followed; a link that loops, dangles (when named like YAML) or points
+/// outside `dir` is refused, as Argo CD refuses out-of-bounds links.
+fn walk(dir: &Path, found: &mut Vec<Found>) -> Result<(), SourceError> {
+    let root = fs::canonicalize(dir).map_err(|error| SourceError {
+        path: dir.to_path_buf(),
+        error,
+    })?;
     // The user's global gitignore is left out: the same repository must render the same on
     // every machine.
     let walker = ignore::WalkBuilder::new(dir)
@@ -154,13 +221,53 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), SourceError> {
             path: dir.to_path_buf(),
             error: io::Error::other(e.to_string()),
         })?;
-        let is_file = entry.file_type().is_some_and(|t| t.is_file());
-        let yaml = entry
-            .path()
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml");
-        if is_file && yaml && entry.file_name() != FACTS_FILE {
-            found.push(entry.into_path());
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_file() {
+            if is_yaml(path) {
+                found.push(Found::File(entry.into_path()));
+            }
+            continue;
+        }
+        if !kind.is_symlink() {
+            continue;
+        }
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                // Not followed; but a link to one of its own ancestors is a loop, which a
+                // tool that does follow links (or a checkout on another system) trips over.
+                let target = fs::canonicalize(path);
+                let parent = path.parent().and_then(|p| fs::canonicalize(p).ok());
+                if let (Ok(t), Some(p)) = (target, parent)
+                    && p.starts_with(&t)
+                {
+                    found.push(Found::Refused(
+                        entry.into_path(),
+                        "symbolic link to a parent directory makes a loop".into(),
+                        "remove the link; nimc does not follow directory links",
+                    ));
+                }
+            }
+            Ok(_) if !is_yaml(path) => {}
+            Ok(_) => {
+                let inside = fs::canonicalize(path).is_ok_and(|t| t.starts_with(&root));
+                found.push(match inside {
+                    true => Found::File(entry.into_path()),
+                    false => Found::Refused(
+                        entry.into_path(),
+                        "symbolic link points outside the input directory".into(),
+                        "copy the file into the repository; links out of it are not read",
+                    ),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !is_yaml(path) => {}
+            Err(e) => found.push(Found::Refused(
+                entry.into_path(),
+                format!("symbolic link cannot be followed: {e}"),
+                "a link that loops or dangles cannot be read; fix or remove it",
+            )),
         }
     }
     Ok(())

@@ -184,6 +184,8 @@ enum Frame<'a> {
         key: Option<(Cow<'a, str>, Span)>,
         /// The keys seen, once the map is large enough for a linear scan to hurt.
         seen: Option<HashSet<Cow<'a, str>>>,
+        /// Indices of `<<` merge entries (a plain `<<` key), resolved when the map closes.
+        merges: Vec<usize>,
         start: Pos,
         anchor: usize,
         nodes: usize,
@@ -263,6 +265,7 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node<'_>>, Yaml
                     entries: Vec::new(),
                     key: None,
                     seen: None,
+                    merges: Vec::new(),
                     start,
                     anchor,
                     nodes: 1,
@@ -289,13 +292,14 @@ pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Node<'_>>, Yaml
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map {
                     entries,
+                    merges,
                     start,
                     anchor,
                     nodes,
                     ..
                 }) => Some((
                     Node {
-                        value: Value::Map(entries),
+                        value: Value::Map(merge_keys(entries, &merges)?),
                         span: Span { start, end },
                     },
                     anchor,
@@ -344,6 +348,7 @@ fn attach<'a>(
             key,
             nodes,
             seen,
+            merges,
             ..
         }) => {
             *nodes += count;
@@ -372,6 +377,9 @@ fn attach<'a>(
                             limit: false,
                         });
                     }
+                    if s.plain && s.text == "<<" {
+                        merges.push(entries.len());
+                    }
                     *key = Some((s.text, node.span));
                 }
                 Some((k, key_span)) => entries.push(Entry {
@@ -383,6 +391,49 @@ fn attach<'a>(
         }
     }
     Ok(())
+}
+
+/// Resolve YAML merge keys (`<<: *base` or `<<: [*a, *b]`), as the YAML library under
+/// kubectl and the API machinery does: the merged mappings' entries are added unless the
+/// mapping sets the key itself, and earlier mappings in a list win over later ones.
+fn merge_keys<'a>(entries: Vec<Entry<'a>>, merges: &[usize]) -> Result<Vec<Entry<'a>>, YamlError> {
+    if merges.is_empty() {
+        return Ok(entries);
+    }
+    let mut own = Vec::with_capacity(entries.len());
+    let mut merged = Vec::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        if !merges.contains(&i) {
+            own.push(e);
+            continue;
+        }
+        let bad = || YamlError {
+            message: "a merge key `<<` needs a mapping or a list of mappings".into(),
+            pos: e.key_span.start,
+            limit: false,
+        };
+        match e.value.value {
+            Value::Map(m) => merged.push(m),
+            Value::Seq(items) => {
+                for item in items {
+                    match item.value {
+                        Value::Map(m) => merged.push(m),
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let mut keys: HashSet<Cow<'a, str>> = own.iter().map(|e| e.key.clone()).collect();
+    for m in merged {
+        for e in m {
+            if keys.insert(e.key.clone()) {
+                own.push(e);
+            }
+        }
+    }
+    Ok(own)
 }
 
 fn check_depth(stack: &[Frame<'_>], limits: Limits, at: Pos) -> Result<(), YamlError> {
@@ -416,6 +467,31 @@ fn scan_message(e: &granit_parser::ScanError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_set() {
+        let docs = parse_documents(
+            "a: &a {x: 1, y: 2}\nb: &b {y: 9, z: 3}\nm:\n  <<: [*a, *b]\n  x: 0\n'<<': literal\n",
+            Limits::default(),
+        )
+        .unwrap();
+        let m = docs[0].get("m").unwrap();
+        let get = |k: &str| m.get_str(k).map(str::to_string);
+        assert_eq!(get("x").as_deref(), Some("0"), "the mapping's own key wins");
+        assert_eq!(
+            get("y").as_deref(),
+            Some("2"),
+            "earlier merged mappings win"
+        );
+        assert_eq!(get("z").as_deref(), Some("3"));
+        assert!(m.get("<<").is_none());
+        assert_eq!(
+            docs[0].get_str("<<"),
+            Some("literal"),
+            "a quoted << is a key"
+        );
+        assert!(parse_documents("m:\n  <<: 5\n", Limits::default()).is_err());
+    }
 
     #[test]
     fn documents_and_spans() {

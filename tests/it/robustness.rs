@@ -99,3 +99,90 @@ fn hostile_inputs_get_diagnostics() {
         }
     }
 }
+
+/// Hostile files as an Argo CD plugin meets them in an untrusted repository: each is refused
+/// by the real binary, under a 4 GB address-space limit, with exit status 1 and a diagnostic
+/// that names the file and a line, and nothing panics.
+#[cfg(unix)]
+#[test]
+fn hostile_files_are_refused_by_the_binary() {
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let case = |name: &str| {
+        let dir = tmp.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        dir
+    };
+    let nim = "apiVersion: apps.nvidia.com/v1alpha1\nkind: NIMService\nmetadata: {name: s, namespace: n}\n";
+    let mut cases: Vec<(&str, std::path::PathBuf, &str)> = Vec::new();
+    let write = |dir: &std::path::Path, file: &str, bytes: &[u8]| {
+        fs::write(dir.join(file), bytes).unwrap();
+    };
+
+    let d = case("huge");
+    let f = fs::File::create(d.join("huge.yaml")).unwrap();
+    f.set_len(100 * 1024 * 1024).unwrap();
+    cases.push(("a 100 MB file", d, "huge.yaml"));
+    let d = case("latin1");
+    write(&d, "latin1.yaml", b"a: caf\xe9\n");
+    cases.push(("Latin-1 text", d, "latin1.yaml"));
+    let d = case("utf16");
+    write(&d, "utf16.yaml", b"\xff\xfea\x00:\x00 \x001\x00\n\x00");
+    cases.push(("UTF-16 text", d, "utf16.yaml"));
+    let d = case("nul");
+    write(&d, "nul.yaml", b"a: b\x00c\n");
+    cases.push(("a NUL byte", d, "nul.yaml"));
+    let d = case("self-loop");
+    symlink("self.yaml", d.join("self.yaml")).unwrap();
+    cases.push(("a link to itself", d, "self.yaml"));
+    let d = case("pair-loop");
+    symlink("b.yaml", d.join("a.yaml")).unwrap();
+    symlink("a.yaml", d.join("b.yaml")).unwrap();
+    cases.push(("two links to each other", d, "a.yaml"));
+    let d = case("dir-loop");
+    fs::create_dir(d.join("sub")).unwrap();
+    symlink("..", d.join("sub/up")).unwrap();
+    cases.push(("a directory link to its parent", d, "sub/up"));
+    let d = case("dangling");
+    symlink("missing.yaml", d.join("gone.yaml")).unwrap();
+    cases.push(("a dangling link", d, "gone.yaml"));
+    let d = case("escape");
+    let outside = tmp.path().join("outside.yaml");
+    fs::write(&outside, nim).unwrap();
+    symlink(&outside, d.join("escape.yaml")).unwrap();
+    cases.push(("a link out of the directory", d, "escape.yaml"));
+    let d = case("kind-typo");
+    write(
+        &d,
+        "typo.yaml",
+        nim.replace("NIMService", "NIMServce").as_bytes(),
+    );
+    cases.push(("a misspelled kind", d, "typo.yaml"));
+    let d = case("merge");
+    write(
+        &d,
+        "merge.yaml",
+        format!("{nim}spec:\n  <<: 5\n").as_bytes(),
+    );
+    cases.push(("a merge key on a scalar", d, "merge.yaml"));
+
+    for (what, dir, file) in cases {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 4194304; exec \"$0\" validate --format github .")
+            .arg(crate::support::nimc())
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("::error file={file},line="))),
+            "{what}: {err}"
+        );
+    }
+}
