@@ -80,6 +80,10 @@ enum Command {
         /// Check as `render --sync-waves` would (a NIMPipeline dependency cycle is an error).
         #[arg(long)]
         sync_waves: bool,
+        /// Also apply the update-time rules: compare each resource with its version at this git
+        /// revision (e.g. origin/main) and report changes the cluster refuses (NIMC028).
+        #[arg(long, value_name = "GIT_REV")]
+        base: Option<String>,
     },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
@@ -119,7 +123,15 @@ fn main() -> ExitCode {
             format,
             verbose,
             sync_waves,
-        } => validate(&paths, facts.as_deref(), format, verbose, sync_waves),
+            base,
+        } => validate(
+            &paths,
+            facts.as_deref(),
+            format,
+            verbose,
+            sync_waves,
+            base.as_deref(),
+        ),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -166,10 +178,11 @@ fn render(
             input.display()
         ));
     }
-    let (sources, result) = match compile_paths(paths, facts_path, sync_waves, format, verbose) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let (sources, result) =
+        match compile_paths(paths, facts_path, sync_waves, format, verbose, None) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     print_diagnostics(&result.diagnostics, &sources, format, verbose);
     if verbose {
         summary(&result);
@@ -202,6 +215,7 @@ fn compile_paths(
     sync_waves: bool,
     format: Format,
     verbose: bool,
+    base: Option<&str>,
 ) -> Result<(Sources, Compilation), ExitCode> {
     let (sources, read_diags) = match source::read(paths) {
         Ok(r) => r,
@@ -227,7 +241,14 @@ fn compile_paths(
         }
     };
     facts.sync_waves |= sync_waves;
-    let mut result = nimc::compile(&sources, &facts);
+    let base = match base
+        .map(|rev| source::read_revision(paths, rev))
+        .transpose()
+    {
+        Ok(b) => b,
+        Err(e) => return Err(fail(e)),
+    };
+    let mut result = nimc::compile_with_base(&sources, &facts, base.as_ref());
     if !read_diags.is_empty() {
         let mut all = read_diags;
         all.append(&mut result.diagnostics);
@@ -244,11 +265,13 @@ fn validate(
     format: Format,
     verbose: bool,
     sync_waves: bool,
+    base: Option<&str>,
 ) -> ExitCode {
-    let (sources, result) = match compile_paths(paths, facts_path, sync_waves, format, verbose) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let (sources, result) =
+        match compile_paths(paths, facts_path, sync_waves, format, verbose, base) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     print_diagnostics(&result.diagnostics, &sources, format, verbose);
     if result.has_errors() {
         ExitCode::from(1)

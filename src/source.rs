@@ -1,5 +1,6 @@
-//! The input edge: finds the YAML files under the paths the user gave, reads them, and finds the
-//! facts file. This module and `main.rs` are the only places that touch the file system.
+//! The input edge: finds the YAML files under the paths the user gave, reads them (or, for
+//! `validate --base`, their versions at a git revision), and finds the facts file. This module
+//! and `main.rs` are the only places that touch the file system or run programs.
 //!
 //! Directories are walked recursively in sorted order, honouring `.gitignore` (also outside a git
 //! repository) and skipping hidden entries. Symbolic links to YAML files inside the directory
@@ -312,4 +313,131 @@ pub fn read_one(path: &Path) -> Result<SourceFile, SourceError> {
         path: display(path),
         text,
     })
+}
+
+/// Read the YAML files under `paths` as they were at git revision `rev` (for `validate --base`):
+/// the same paths, resolved inside the git repository that holds the first one, read with
+/// `git ls-tree` and `git cat-file`. Display paths are `<rev>:<path in the repository>`. Files
+/// that are too large or not UTF-8 are skipped: the base revision is only compared against.
+pub fn read_revision(paths: &[PathBuf], rev: &str) -> Result<Sources, SourceError> {
+    let first = paths.first().map_or(Path::new("."), PathBuf::as_path);
+    let fail = |message: String| SourceError {
+        path: first.to_path_buf(),
+        error: io::Error::other(message),
+    };
+    let dir = if first.is_dir() {
+        first.to_path_buf()
+    } else {
+        first
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    };
+    let top = git(&dir, &["rev-parse", "--show-toplevel"], None)
+        .map_err(|e| fail(format!("--base needs a git repository: {e}")))?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top).trim_end());
+    let top = fs::canonicalize(&top).unwrap_or(top);
+    let commit = git(
+        &top,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+        None,
+    )
+    .map_err(|_| fail(format!("--base {rev}: no such commit")))?;
+    let commit = String::from_utf8_lossy(&commit).trim().to_string();
+    let mut specs = Vec::new();
+    for p in paths {
+        let abs = fs::canonicalize(p).map_err(|error| SourceError {
+            path: p.clone(),
+            error,
+        })?;
+        let rel = abs
+            .strip_prefix(&top)
+            .map_err(|_| fail(format!("{} is outside the git repository", p.display())))?;
+        let rel = rel.to_string_lossy().into_owned();
+        specs.push(if rel.is_empty() { ".".into() } else { rel });
+    }
+    let mut args = vec!["ls-tree", "-r", "-z", "--name-only", commit.as_str(), "--"];
+    args.extend(specs.iter().map(String::as_str));
+    let listing = git(&top, &args, None).map_err(fail)?;
+    let mut names: Vec<String> = listing
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .filter(|n| is_yaml(Path::new(n)) && !n.split('/').any(|c| c.starts_with('.')))
+        .collect();
+    names.sort();
+    names.dedup();
+    let request: String = names.iter().map(|n| format!("{commit}:{n}\n")).collect();
+    let out = git(&top, &["cat-file", "--batch"], Some(request.as_bytes())).map_err(fail)?;
+    let mut sources = Sources::default();
+    let mut rest = out.as_slice();
+    for name in names {
+        let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+            break;
+        };
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        let Some(size) = header
+            .split(' ')
+            .nth(2)
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            continue; // "<object> missing"
+        };
+        let Some(body) = rest.get(..size) else { break };
+        rest = rest.get(size + 1..).unwrap_or_default();
+        if size as u64 > MAX_FILE_BYTES {
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(body) {
+            sources.files.push(SourceFile {
+                path: format!("{rev}:{name}"),
+                text: text.to_string(),
+            });
+        }
+    }
+    Ok(sources)
+}
+
+/// Run git in `dir` and return its stdout, or its stderr as the error.
+fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    // Write stdin from a thread: git writes its answers while it reads the questions.
+    let writer = stdin.map(|bytes| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("git failed: {e}"))?;
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
 }

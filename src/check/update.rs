@@ -86,8 +86,24 @@ impl Change<'_, '_, '_> {
             (Some(o), Some(n)) => first_difference(o, n, pointer.to_string()),
             _ => pointer.to_string(),
         };
+        let show = |v: Option<serde_json::Value>| match v {
+            None => "(absent)".to_string(),
+            Some(v) => {
+                let text = v.to_string();
+                match text.char_indices().nth(60) {
+                    Some((i, _)) => format!("{}...", &text[..i]),
+                    None => text,
+                }
+            }
+        };
+        let field = at.trim_start_matches('/').replace('/', ".");
+        let change = format!(
+            "{field} was {} at the base revision and is {} now",
+            show(self.base.json(self.old, &at)),
+            show(self.input.json(self.new, &at))
+        );
         self.input
-            .diag("NIMC028", self.new, &at, message)
+            .diag("NIMC028", self.new, &at, format!("{message}: {change}"))
             .help(help.to_string())
     }
 }

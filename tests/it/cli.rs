@@ -328,3 +328,61 @@ fn validate_reports_without_rendering() {
     assert_eq!(line["line"], 11);
     assert_eq!(line["help"], "did you mean `replicas`?");
 }
+
+#[test]
+fn validate_base_reports_changes_the_cluster_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=nimc", "-c", "user.email=nimc@example.com"])
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let multi = |tensor: u32| {
+        SERVICE.replace(
+            "  expose:",
+            &format!("  replicas: 1\n  multiNode:\n    parallelism:\n      pipeline: 2\n      tensor: {tensor}\n    mpi:\n      mpiStartTimeout: 300\n  expose:"),
+        )
+    };
+    fs::create_dir(tmp.path().join("nim")).unwrap();
+    fs::write(tmp.path().join("nim/svc.yaml"), multi(4)).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    // Unchanged: clean. The resource moved to another file: still compared.
+    let o = run(
+        &["validate", "--base", "HEAD", "nim"],
+        Some(tmp.path()),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    fs::remove_file(tmp.path().join("nim/svc.yaml")).unwrap();
+    fs::write(tmp.path().join("nim/moved.yaml"), multi(8)).unwrap();
+    let o = run(
+        &["validate", "--base", "HEAD", "--format", "github", "nim"],
+        Some(tmp.path()),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("::error file=nim/moved.yaml,line=17,col=7,title=NIMC028::"),
+        "{e}"
+    );
+    assert!(
+        e.contains("tensor was 4 at the base revision and is 8 now"),
+        "{e}"
+    );
+    // Without --base the same input is valid; a revision that does not exist is a usage error.
+    let o = run(&["validate", "nim"], Some(tmp.path()), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(
+        &["validate", "--base", "no-such-rev", "nim"],
+        Some(tmp.path()),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
