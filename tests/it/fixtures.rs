@@ -163,3 +163,32 @@ fn every_code_a_fixture_expects_is_explained() {
         }
     }
 }
+
+#[test]
+fn every_code_in_the_source_is_in_the_code_table() {
+    let mut stack = vec![root().join("src")];
+    let mut seen = BTreeSet::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, _) in text.match_indices("\"NIMC") {
+                    let code = &text[i + 1..(i + 8).min(text.len())];
+                    if code[4..].bytes().all(|b| b.is_ascii_digit()) {
+                        seen.insert(code.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 20, "{seen:?}");
+    for code in seen {
+        assert!(
+            nimc::diagnostic::lookup(&code).is_some(),
+            "{code} is emitted but `nimc explain {code}` knows nothing about it"
+        );
+    }
+}
