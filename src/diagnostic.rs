@@ -353,6 +353,24 @@ pub const CODES: &[Code] = &[
                       repositories still render; remove spec.replicas.",
     },
     Code {
+        code: "NIMC032",
+        name: "api-unavailable",
+        severity: Severity::Error,
+        explanation: "The cluster does not serve an API a rendered object needs (the apiVersions \
+                      fact, filled from Argo CD's KUBE_API_VERSIONS in the plugin): Gateway API \
+                      routes, the InferencePool, LeaderWorkerSet, ComputeDomain, KServe's \
+                      InferenceService or resource.k8s.io/v1. Applying the objects would fail \
+                      the sync; install the CRDs or change the resource.",
+    },
+    Code {
+        code: "NIMC033",
+        name: "monitoring-unavailable",
+        severity: Severity::Warning,
+        explanation: "metrics.enabled asks for a ServiceMonitor, but the cluster does not serve \
+                      monitoring.coreos.com/v1 (apiVersions). nimc leaves the ServiceMonitor out \
+                      rather than fail the whole sync; install the Prometheus operator to get it.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

@@ -38,6 +38,11 @@ pub struct Facts {
     pub sync_waves: bool,
     /// Per image reference (`repository:tag`): what the operator reads from the registry.
     pub images: BTreeMap<String, ImageFacts>,
+    /// The APIs the cluster serves, as Argo CD passes them in `KUBE_API_VERSIONS`:
+    /// `group/version` and `group/version/Kind` entries. Unset: every API is assumed. When set,
+    /// a ServiceMonitor without `monitoring.coreos.com/v1` is left out (a warning) and any
+    /// other missing API is an error, instead of a failed sync.
+    pub api_versions: Option<Vec<String>>,
 }
 
 impl Default for Facts {
@@ -52,6 +57,7 @@ impl Default for Facts {
             compute_domains: BTreeMap::new(),
             sync_waves: false,
             images: BTreeMap::new(),
+            api_versions: None,
         }
     }
 }
@@ -92,6 +98,22 @@ impl Facts {
     /// True when the image is known to ship no model manifest.
     pub fn lacks_manifest(&self, image: &str) -> bool {
         self.images.get(image).and_then(|i| i.model_manifest) == Some(false)
+    }
+
+    /// True when the cluster serves `kind` in `api_version` (always, when `apiVersions` is
+    /// unset). With `group/version/Kind` entries for the group/version, the kind must be listed;
+    /// a bare `group/version` entry serves every kind of it.
+    pub fn serves(&self, api_version: &str, kind: &str) -> bool {
+        let Some(list) = &self.api_versions else {
+            return true;
+        };
+        let prefix = format!("{api_version}/");
+        let kinds_listed = list.iter().any(|e| e.starts_with(&prefix));
+        if kinds_listed {
+            list.iter().any(|e| e.strip_prefix(&prefix) == Some(kind))
+        } else {
+            list.iter().any(|e| e == api_version)
+        }
     }
 
     /// `kubernetesVersion >= v1.34.0`, compared as the operator does (a pre-release of 1.34.0

@@ -23,6 +23,7 @@ pub mod check;
 pub mod defaults;
 pub mod diagnostic;
 pub mod facts;
+pub mod gitops;
 pub mod hash;
 pub mod load;
 pub mod manifest;
@@ -94,6 +95,8 @@ pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources
         if !diagnostics.iter().any(Diagnostic::is_error) {
             let objects = render::render(model, facts);
             let (objects, diags) = manifest::deduplicate(objects, &input);
+            diagnostics.extend(diags);
+            let (objects, diags) = manifest::gate_apis(objects, facts, &input);
             diagnostics.extend(diags);
             out.objects = objects;
         }

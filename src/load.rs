@@ -307,6 +307,13 @@ fn foreign_nim_kind(api_version: &str, kind: &str, node: &Node, file: usize) -> 
             .help("set apiVersion: apps.nvidia.com/v1alpha1")
         });
     }
+    if kind.is_empty() {
+        return Some(
+            Diagnostic::new("NIMC003", "`kind` is missing or not a string")
+                .at(file, node.lookup("/kind"))
+                .help("set kind: NIMService, NIMCache or NIMPipeline"),
+        );
+    }
     let mut known: Vec<&str> = ours.to_vec();
     known.extend(OTHER_GROUP_KINDS);
     let help = match yaml::de::closest(kind, &known) {

@@ -1,14 +1,15 @@
-//! The `nimc` command line: the I/O edge around [`nimc::compile`]. Reads files and the facts
-//! file, prints objects to stdout (or writes `--output-dir` atomically) and diagnostics to
-//! stderr. Exit status: 0 rendered, 1 the input has errors (nothing written), 2 usage or I/O
-//! failure.
+//! The `nimc` command line: the I/O edge around [`nimc::compile`]. Reads files, the facts
+//! file, git revisions (`--base`) and the Argo CD plugin environment (`--argocd`), prints
+//! objects to stdout (or writes `--output-dir` atomically) and diagnostics to stderr. Exit
+//! status: 0 rendered, 1 the input has errors (nothing written), 2 usage or I/O failure.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use nimc::diagnostic::{self, Severity};
 
@@ -17,6 +18,7 @@ use nimc::diagnostic::{self, Severity};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use nimc::facts::{self, Facts};
+use nimc::gitops::{self, ArgoEnv};
 use nimc::source::{self, Sources};
 use nimc::{Compilation, manifest};
 
@@ -31,59 +33,82 @@ struct Cli {
     command: Command,
 }
 
+/// What every command that reads resources takes.
+#[derive(Args)]
+struct InputArgs {
+    /// Files or directories to read (directories recursively, honouring .gitignore).
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Cluster facts file; default: nimc.yaml in the first path's directory or the nearest
+    /// ancestor up to the git repository root.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+    /// Diagnostic format on stderr (json: one object per line).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Also print notes and a summary of what was read and ignored.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Annotate objects with Argo CD sync waves that follow NIMPipeline dependencies (a
+    /// service one wave after its deepest dependency, its NIMCache the wave before it); a
+    /// dependency cycle is then an error.
+    #[arg(long)]
+    sync_waves: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Render NIMService, NIMCache and NIMPipeline resources into Kubernetes objects.
     ///
     /// Objects go to stdout as multi-document YAML in install order (kind rank, namespace,
     /// name); diagnostics go to stderr. Exit status: 0 rendered, 1 input errors (nothing is
-    /// written), 2 usage or I/O failure.
+    /// written) or a stale --check directory, 2 usage or I/O failure.
     Render {
-        /// Files or directories to read (directories recursively, honouring .gitignore).
-        #[arg(default_value = ".")]
-        paths: Vec<PathBuf>,
-        /// Cluster facts file; default: nimc.yaml in the first path's directory or the nearest
-        /// ancestor up to the git repository root.
-        #[arg(long, value_name = "FILE")]
-        facts: Option<PathBuf>,
+        #[command(flatten)]
+        input: InputArgs,
         /// Write one file per object into DIR (replacing its YAML files) instead of stdout.
         /// All files appear, or none do.
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
-        /// Diagnostic format on stderr.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Also print notes and a summary of what was read and ignored.
-        #[arg(short, long)]
-        verbose: bool,
-        /// Annotate objects with Argo CD sync waves that follow NIMPipeline dependencies (a
-        /// service one wave after its deepest dependency, its NIMCache the wave before it).
+        /// With --output-dir: write nothing; exit 1 and list the files when DIR is not what
+        /// nimc renders now (for CI and pre-commit).
+        #[arg(long, requires = "output_dir")]
+        check: bool,
+        /// Run as an Argo CD config management plugin: read ARGOCD_APP_NAMESPACE, KUBE_VERSION,
+        /// KUBE_API_VERSIONS, ARGOCD_APP_PARAMETERS and ARGOCD_ENV_NIMC_* into the facts, and
+        /// refuse an empty render (with pruning it would delete the application).
         #[arg(long)]
-        sync_waves: bool,
+        argocd: bool,
+        /// With --argocd: accept a render with no objects.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Check NIM resources without rendering: the same rules `render` applies.
     ///
     /// Exit status: 0 no errors (warnings are fine), 1 errors found, 2 usage or I/O failure.
     Validate {
-        /// Files or directories to read (directories recursively, honouring .gitignore).
-        #[arg(default_value = ".")]
-        paths: Vec<PathBuf>,
-        /// Cluster facts file (as for render).
-        #[arg(long, value_name = "FILE")]
-        facts: Option<PathBuf>,
-        /// Diagnostic format on stderr (json: one object per line).
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Also print notes.
-        #[arg(short, long)]
-        verbose: bool,
-        /// Check as `render --sync-waves` would (a NIMPipeline dependency cycle is an error).
-        #[arg(long)]
-        sync_waves: bool,
+        #[command(flatten)]
+        input: InputArgs,
         /// Also apply the update-time rules: compare each resource with its version at this git
         /// revision (e.g. origin/main) and report changes the cluster refuses (NIMC028).
         #[arg(long, value_name = "GIT_REV")]
         base: Option<String>,
+    },
+    /// Show how the rendered objects change from a git revision to the working tree.
+    ///
+    /// Renders both (same facts), prints a unified diff per added, removed or changed object on
+    /// stdout and a summary on stderr, and reports the changes the cluster refuses on update
+    /// (NIMC028) as errors. Exit status: 0 (with --exit-code: 0 no change, 1 changes), 1 input
+    /// errors, 2 usage or I/O failure.
+    Diff {
+        #[command(flatten)]
+        input: InputArgs,
+        /// The revision to compare with (e.g. origin/main).
+        #[arg(long, value_name = "GIT_REV")]
+        base: String,
+        /// Exit 1 when any object changes (like `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
@@ -103,35 +128,29 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Render {
-            paths,
-            facts,
+            input,
             output_dir,
-            format,
-            verbose,
-            sync_waves,
-        } => render(
-            &paths,
-            facts.as_deref(),
-            output_dir.as_deref(),
-            format,
-            verbose,
-            sync_waves,
-        ),
-        Command::Validate {
-            paths,
-            facts,
-            format,
-            verbose,
-            sync_waves,
+            check,
+            argocd,
+            allow_empty,
+        } => {
+            let argo = if argocd {
+                let vars: BTreeMap<String, String> = std::env::vars().collect();
+                match ArgoEnv::parse(&vars) {
+                    Ok(env) => Some(env),
+                    Err(e) => return fail(e),
+                }
+            } else {
+                None
+            };
+            render(&input, output_dir.as_deref(), check, argo, allow_empty)
+        }
+        Command::Validate { input, base } => validate(&input, base.as_deref()),
+        Command::Diff {
+            input,
             base,
-        } => validate(
-            &paths,
-            facts.as_deref(),
-            format,
-            verbose,
-            sync_waves,
-            base.as_deref(),
-        ),
+            exit_code,
+        } => diff(&input, &base, exit_code),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -161,36 +180,70 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn render(
-    paths: &[PathBuf],
-    facts_path: Option<&Path>,
+    input: &InputArgs,
     output_dir: Option<&Path>,
-    format: Format,
-    verbose: bool,
-    sync_waves: bool,
+    check: bool,
+    argo: Option<ArgoEnv>,
+    allow_empty: bool,
 ) -> ExitCode {
-    let inputs = || paths.iter().map(PathBuf::as_path).chain(facts_path);
-    if let Some(dir) = output_dir
-        && let Some(input) = input_inside(dir, inputs())
+    let inputs = || {
+        input
+            .paths
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(input.facts.as_deref())
+    };
+    if let Some(dir) = output_dir.filter(|_| !check)
+        && let Some(path) = input_inside(dir, inputs())
     {
         return fail(format_args!(
             "refusing to replace {}: it holds the input {}; write the output somewhere else",
             dir.display(),
-            input.display()
+            path.display()
         ));
     }
-    let (sources, result) =
-        match compile_paths(paths, facts_path, sync_waves, format, verbose, None) {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-    print_diagnostics(&result.diagnostics, &sources, format, verbose);
-    if verbose {
+    let allow_empty = allow_empty || argo.as_ref().and_then(|a| a.allow_empty) == Some(true);
+    let facts = match load_facts(input, argo.as_ref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let (sources, result) = match compile(input, &facts, None) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    print_diagnostics(&result.diagnostics, &sources, input.format, input.verbose);
+    if input.verbose {
         summary(&result);
     }
     if result.has_errors() {
         return ExitCode::from(1);
     }
+    if argo.is_some() && result.objects.is_empty() && !allow_empty {
+        eprintln!(
+            "nimc: rendered no objects; refusing, because an empty render with pruning deletes every resource of the application (set the plugin parameter allow-empty to true if that is intended)"
+        );
+        return ExitCode::from(1);
+    }
     match output_dir {
+        Some(dir) if check => match read_output_dir(dir) {
+            Ok(existing) => {
+                let stale = gitops::stale_files(&result.objects, &existing);
+                for line in &stale {
+                    eprintln!("nimc: {}: {line}", dir.display());
+                }
+                if stale.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "nimc: {} is not what nimc renders now; run nimc render --output-dir {}",
+                        dir.display(),
+                        dir.display()
+                    );
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(format_args!("{}: {e}", dir.display())),
+        },
         Some(dir) => match write_dir(dir, &result) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(format_args!("{}: {e}", dir.display())),
@@ -207,23 +260,15 @@ fn render(
     }
 }
 
-/// Read the paths and the facts file and compile. On a usage, I/O or facts failure the exit
-/// code to return (the problem is already printed).
-fn compile_paths(
-    paths: &[PathBuf],
-    facts_path: Option<&Path>,
-    sync_waves: bool,
-    format: Format,
-    verbose: bool,
-    base: Option<&str>,
-) -> Result<(Sources, Compilation), ExitCode> {
-    let (sources, read_diags) = match source::read(paths) {
-        Ok(r) => r,
-        Err(e) => return Err(fail(e)),
-    };
-    let facts_path = facts_path
-        .map(Path::to_path_buf)
-        .or_else(|| paths.first().and_then(|p| source::find_facts(p)));
+/// The facts for a run: `--facts`, the Argo CD `facts` parameter, or the discovered
+/// `nimc.yaml`; then `--sync-waves` and what Argo CD reports about the cluster. On failure
+/// the exit code (the problem is already printed).
+fn load_facts(input: &InputArgs, argo: Option<&ArgoEnv>) -> Result<Facts, ExitCode> {
+    let facts_path = input
+        .facts
+        .clone()
+        .or_else(|| argo.and_then(|a| a.facts.as_ref()).map(PathBuf::from))
+        .or_else(|| input.paths.first().and_then(|p| source::find_facts(p)));
     let mut facts = match facts_path {
         None => Facts::default(),
         Some(p) => {
@@ -234,21 +279,31 @@ fn compile_paths(
             match facts::parse(&facts_sources.files[0], 0) {
                 Ok(f) => f,
                 Err(d) => {
-                    print_diagnostics(&[d], &facts_sources, format, verbose);
+                    print_diagnostics(&[d], &facts_sources, input.format, input.verbose);
                     return Err(ExitCode::from(1));
                 }
             }
         }
     };
-    facts.sync_waves |= sync_waves;
-    let base = match base
-        .map(|rev| source::read_revision(paths, rev))
-        .transpose()
-    {
-        Ok(b) => b,
+    facts.sync_waves |= input.sync_waves;
+    if let Some(a) = argo {
+        a.apply(&mut facts);
+    }
+    Ok(facts)
+}
+
+/// Read the paths (and the base revision) and compile. On a usage or I/O failure the exit
+/// code to return (the problem is already printed).
+fn compile(
+    input: &InputArgs,
+    facts: &Facts,
+    base: Option<&Sources>,
+) -> Result<(Sources, Compilation), ExitCode> {
+    let (sources, read_diags) = match source::read(&input.paths) {
+        Ok(r) => r,
         Err(e) => return Err(fail(e)),
     };
-    let mut result = nimc::compile_with_base(&sources, &facts, base.as_ref());
+    let mut result = nimc::compile_with_base(&sources, facts, base);
     if !read_diags.is_empty() {
         let mut all = read_diags;
         all.append(&mut result.diagnostics);
@@ -259,21 +314,64 @@ fn compile_paths(
     Ok((sources, result))
 }
 
-fn validate(
-    paths: &[PathBuf],
-    facts_path: Option<&Path>,
-    format: Format,
-    verbose: bool,
-    sync_waves: bool,
-    base: Option<&str>,
-) -> ExitCode {
-    let (sources, result) =
-        match compile_paths(paths, facts_path, sync_waves, format, verbose, base) {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-    print_diagnostics(&result.diagnostics, &sources, format, verbose);
+fn read_base(input: &InputArgs, rev: &str) -> Result<Sources, ExitCode> {
+    source::read_revision(&input.paths, rev).map_err(fail)
+}
+
+fn validate(input: &InputArgs, base: Option<&str>) -> ExitCode {
+    let facts = match load_facts(input, None) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let base = match base.map(|rev| read_base(input, rev)).transpose() {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let (sources, result) = match compile(input, &facts, base.as_ref()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    print_diagnostics(&result.diagnostics, &sources, input.format, input.verbose);
     if result.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn diff(input: &InputArgs, rev: &str, exit_code: bool) -> ExitCode {
+    let facts = match load_facts(input, None) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let base = match read_base(input, rev) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let (sources, current) = match compile(input, &facts, Some(&base)) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    print_diagnostics(&current.diagnostics, &sources, input.format, input.verbose);
+    if current.has_errors() {
+        return ExitCode::from(1);
+    }
+    let old = nimc::compile(&base, &facts);
+    if old.has_errors() {
+        eprintln!(
+            "nimc: the resources at {rev} do not render ({} errors); every object counts as added",
+            old.diagnostics.iter().filter(|d| d.is_error()).count()
+        );
+    }
+    let d = gitops::diff(&old.objects, &current.objects);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(d.text.as_bytes()).and_then(|_| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return fail(e);
+    }
+    eprintln!("nimc: {rev} -> working tree: {}", d.summary());
+    if exit_code && !d.is_empty() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -322,9 +420,6 @@ fn summary(c: &Compilation) {
     }
 }
 
-/// Write one file per object into `dir`, all or nothing: the files are written into a fresh
-/// sibling directory which then replaces `dir`. `dir` may only hold YAML files (nimc's own
-/// output); anything else is refused rather than deleted.
 /// The first input that is the output directory or lies inside it (replacing the directory
 /// would delete it). Paths are compared after resolving symlinks and `..`.
 fn input_inside<'p>(dir: &Path, inputs: impl Iterator<Item = &'p Path>) -> Option<&'p Path> {
@@ -334,6 +429,29 @@ fn input_inside<'p>(dir: &Path, inputs: impl Iterator<Item = &'p Path>) -> Optio
         .find(|p| fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir)))
 }
 
+/// The YAML files of an output directory, by name (empty when it does not exist).
+fn read_output_dir(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(files);
+    }
+    for entry in fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            files.insert(name, fs::read_to_string(&p)?);
+        }
+    }
+    Ok(files)
+}
+
+/// Write one file per object into `dir`, all or nothing: the files are written into a fresh
+/// sibling directory which then replaces `dir`. `dir` may only hold YAML files (nimc's own
+/// output); anything else is refused rather than deleted.
 fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
     if dir.exists() {
         for entry in fs::read_dir(dir)? {

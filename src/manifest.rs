@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use crate::diagnostic::Diagnostic;
+use crate::facts::Facts;
 use crate::load::Input;
 use crate::render::Rendered;
 
@@ -42,6 +43,81 @@ pub fn file_name(r: &Rendered) -> String {
 
 /// Drop exact duplicates (two NIMServices sharing an existing PVC name render the same PVC) and
 /// report objects that two resources render differently.
+/// Leave out the objects the cluster cannot take (the `apiVersions` fact): a ServiceMonitor
+/// without the Prometheus operator's API is dropped with a warning (monitoring is optional);
+/// any other missing API is an error at the field of the resource that asks for the object.
+pub fn gate_apis(
+    objects: Vec<Rendered>,
+    facts: &Facts,
+    input: &Input,
+) -> (Vec<Rendered>, Vec<Diagnostic>) {
+    if facts.api_versions.is_none() {
+        return (objects, Vec::new());
+    }
+    let mut diags = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    let mut kept = Vec::with_capacity(objects.len());
+    for r in objects {
+        if facts.serves(r.api_version, r.kind) {
+            kept.push(r);
+            continue;
+        }
+        if !reported.insert((r.origin, r.kind)) {
+            continue;
+        }
+        let (code, pointer, help) = match r.kind {
+            "ServiceMonitor" => (
+                "NIMC033",
+                "/spec/metrics",
+                "install the Prometheus operator's CRDs, or turn metrics off; the ServiceMonitor is left out",
+            ),
+            "HTTPRoute" | "GRPCRoute" => (
+                "NIMC032",
+                "/spec/expose/router/gateway",
+                "install the Gateway API CRDs, or use router.ingress",
+            ),
+            "InferencePool" => (
+                "NIMC032",
+                "/spec/expose/router/eppConfig",
+                "install the Gateway API Inference Extension CRDs",
+            ),
+            "LeaderWorkerSet" | "ComputeDomain" => (
+                "NIMC032",
+                "/spec/multiNode",
+                "install LeaderWorkerSet (and the NVIDIA DRA driver for ComputeDomains)",
+            ),
+            "InferenceService" => (
+                "NIMC032",
+                "/spec/inferencePlatform",
+                "install KServe, or use the standalone platform",
+            ),
+            "ResourceClaimTemplate" => (
+                "NIMC032",
+                "/spec/draResources",
+                "DRA needs resource.k8s.io/v1 (Kubernetes v1.34 or newer)",
+            ),
+            _ => (
+                "NIMC032",
+                "/metadata/name",
+                "the cluster must serve this API",
+            ),
+        };
+        let mut d = Diagnostic::new(
+            code,
+            format!(
+                "the cluster does not serve {}/{} (apiVersions), needed for {} {}/{}",
+                r.api_version, r.kind, r.kind, r.namespace, r.name
+            ),
+        )
+        .help(help);
+        if let Some(origin) = r.origin {
+            d = d.at(origin.file, input.span(origin, pointer));
+        }
+        diags.push(d);
+    }
+    (kept, diags)
+}
+
 pub fn deduplicate(objects: Vec<Rendered>, input: &Input) -> (Vec<Rendered>, Vec<Diagnostic>) {
     let mut out: Vec<Rendered> = Vec::with_capacity(objects.len());
     let mut diags = Vec::new();

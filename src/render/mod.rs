@@ -40,6 +40,7 @@ use crate::model::{self, Model};
 pub struct Rendered {
     pub origin: Option<Origin>,
     pub rank: u8,
+    pub api_version: &'static str,
     pub kind: &'static str,
     pub namespace: String,
     pub name: String,
@@ -52,6 +53,7 @@ impl Rendered {
         Rendered {
             origin,
             rank: object.rank(),
+            api_version: object.api_version(),
             kind: object.kind(),
             namespace: object.namespace().to_string(),
             name: object.name().to_string(),
@@ -140,6 +142,31 @@ impl Object {
             Object::HttpRoute(_) => "HTTPRoute",
             Object::GrpcRoute(_) => "GRPCRoute",
             Object::ServiceMonitor(_) => "ServiceMonitor",
+        }
+    }
+
+    /// The object's `apiVersion` (group/version).
+    pub fn api_version(&self) -> &'static str {
+        use k8s_openapi::Resource;
+        match self {
+            Object::ServiceAccount(_) => ServiceAccount::API_VERSION,
+            Object::Role(_) => Role::API_VERSION,
+            Object::RoleBinding(_) => RoleBinding::API_VERSION,
+            Object::ConfigMap(_) => ConfigMap::API_VERSION,
+            Object::PersistentVolumeClaim(_) => PersistentVolumeClaim::API_VERSION,
+            Object::ResourceClaimTemplate(_) => ResourceClaimTemplate::API_VERSION,
+            Object::Service(_) => Service::API_VERSION,
+            Object::Job(_) => Job::API_VERSION,
+            Object::Deployment(_) => Deployment::API_VERSION,
+            Object::HorizontalPodAutoscaler(_) => HorizontalPodAutoscaler::API_VERSION,
+            Object::Ingress(_) => Ingress::API_VERSION,
+            Object::ComputeDomain(o) => o.api_version,
+            Object::LeaderWorkerSet(o) => o.api_version,
+            Object::InferenceService(o) => o.api_version,
+            Object::InferencePool(o) => o.api_version,
+            Object::HttpRoute(o) => o.api_version,
+            Object::GrpcRoute(o) => o.api_version,
+            Object::ServiceMonitor(o) => o.api_version,
         }
     }
 

@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod examples;
 mod fixtures;
+mod gitops;
 mod robustness;
 mod rules;
 mod schemas;
