@@ -475,6 +475,48 @@ pub fn print_github(d: &Diagnostic, sources: &Sources) -> String {
     format!("::{level} {}::{}\n", props.join(","), escape_data(&msg))
 }
 
+/// A Markdown report of every diagnostic (for a GitHub job summary, which has room for the
+/// full list where annotations stop at ten per step).
+pub fn markdown_summary(diags: &[Diagnostic], sources: &Sources) -> String {
+    let shown: Vec<&Diagnostic> = diags
+        .iter()
+        .filter(|d| d.severity != Severity::Note)
+        .collect();
+    let errors = shown.iter().filter(|d| d.is_error()).count();
+    let warnings = shown.len() - errors;
+    let mut out = format!(
+        "### nimc validate\n\n{errors} error(s), {warnings} warning(s) in {} file(s).\n",
+        sources.files.len()
+    );
+    if shown.is_empty() {
+        return out;
+    }
+    out.push_str("\n| | code | where | message |\n|---|---|---|---|\n");
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    for d in shown {
+        let place = match (d.file, d.span) {
+            (Some(f), Some(span)) => format!("{}:{}", sources.files[f].path, span.start.line),
+            (Some(f), None) => sources.files[f].path.clone(),
+            _ => String::new(),
+        };
+        let mut msg = d.message.clone();
+        if let Some(help) = &d.help {
+            msg.push_str(" (help: ");
+            msg.push_str(help);
+            msg.push(')');
+        }
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | `{}` | {} |",
+            d.severity.as_str(),
+            d.code,
+            cell(&place),
+            cell(&msg)
+        );
+    }
+    out
+}
+
 /// One JSON object per diagnostic (a line of JSON Lines).
 pub fn print_json(d: &Diagnostic, sources: &Sources) -> String {
     let v = serde_json::json!({

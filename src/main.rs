@@ -93,6 +93,10 @@ enum Command {
         /// revision (e.g. origin/main) and report changes the cluster refuses (NIMC028).
         #[arg(long, value_name = "GIT_REV")]
         base: Option<String>,
+        /// Also append a Markdown table of every diagnostic to FILE (e.g. the GitHub job
+        /// summary, $GITHUB_STEP_SUMMARY).
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
     },
     /// Show how the rendered objects change from a git revision to the working tree.
     ///
@@ -145,7 +149,11 @@ fn main() -> ExitCode {
             };
             render(&input, output_dir.as_deref(), check, argo, allow_empty)
         }
-        Command::Validate { input, base } => validate(&input, base.as_deref()),
+        Command::Validate {
+            input,
+            base,
+            summary,
+        } => validate(&input, base.as_deref(), summary.as_deref()),
         Command::Diff {
             input,
             base,
@@ -318,7 +326,7 @@ fn read_base(input: &InputArgs, rev: &str) -> Result<Sources, ExitCode> {
     source::read_revision(&input.paths, rev).map_err(fail)
 }
 
-fn validate(input: &InputArgs, base: Option<&str>) -> ExitCode {
+fn validate(input: &InputArgs, base: Option<&str>, summary: Option<&Path>) -> ExitCode {
     let facts = match load_facts(input, None) {
         Ok(f) => f,
         Err(code) => return code,
@@ -332,6 +340,17 @@ fn validate(input: &InputArgs, base: Option<&str>) -> ExitCode {
         Err(code) => return code,
     };
     print_diagnostics(&result.diagnostics, &sources, input.format, input.verbose);
+    if let Some(path) = summary {
+        let text = diagnostic::markdown_summary(&result.diagnostics, &sources);
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = appended {
+            return fail(format_args!("{}: {e}", path.display()));
+        }
+    }
     if result.has_errors() {
         ExitCode::from(1)
     } else {

@@ -5,11 +5,13 @@
 //! - `schemas`: rendered objects against the typed Kubernetes API and the upstream CRDs;
 //! - `cli`: exit codes, diagnostics, `--output-dir`, determinism.
 
+mod action;
 mod cli;
 mod conformance;
 mod examples;
 mod fixtures;
 mod gitops;
+mod precommit;
 mod robustness;
 mod rules;
 mod schemas;
