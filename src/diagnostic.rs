@@ -371,6 +371,15 @@ pub const CODES: &[Code] = &[
                       rather than fail the whole sync; install the Prometheus operator to get it.",
     },
     Code {
+        code: "NIMC034",
+        name: "patch-failed",
+        severity: Severity::Error,
+        explanation: "A patch from the facts file (`patches:`) or a --patch file selects no \
+                      rendered object, or its RFC 6902 operations do not apply to an object it \
+                      selects (a path that does not exist, a failed `test`). Nothing is \
+                      rendered; fix the patch's target or paths against `nimc render` output.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

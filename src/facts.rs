@@ -43,6 +43,62 @@ pub struct Facts {
     /// a ServiceMonitor without `monitoring.coreos.com/v1` is left out (a warning) and any
     /// other missing API is an error, instead of a failed sync.
     pub api_versions: Option<Vec<String>>,
+    /// Render option: the NIMCache Job as the operator makes it (`operator`, the default), or
+    /// in a form that suits GitOps (`gitops`): a name derived from its content, no
+    /// `ttlSecondsAfterFinished`, and annotations that keep a finished Job from being re-run.
+    pub cache_jobs: CacheJobs,
+    /// Render option for Flux's post-build variable substitution, which replaces `${...}` in
+    /// every applied object (shell snippets in nimc's output included): `unchanged` (the
+    /// default), `escape` (`${` becomes `$${`, which Flux turns back into `${`), or `disable`
+    /// (objects holding `${` get `kustomize.toolkit.fluxcd.io/substitute: disabled`).
+    pub flux_substitution: FluxSubstitution,
+    /// Overlays applied to the rendered objects, in order (also `--patch FILE`).
+    pub patches: Vec<Patch>,
+}
+
+/// An overlay on rendered objects: an RFC 6902 JSON patch or an RFC 7396 merge patch, applied
+/// to every object its target selects.
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Patch {
+    #[serde(default)]
+    pub target: PatchTarget,
+    /// RFC 6902 operations (`op`, `path`, `value`, `from`).
+    pub json_patch: Option<serde_json::Value>,
+    /// An RFC 7396 merge patch (`null` deletes a field).
+    pub merge_patch: Option<serde_json::Value>,
+    /// Where the patch was written: (file index in the run's sources, span).
+    #[serde(skip)]
+    pub at: Option<(usize, Span)>,
+}
+
+/// Which rendered objects a patch applies to: every given field must match.
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchTarget {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// Labels the object must carry (all of them, with these values).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheJobs {
+    #[default]
+    Operator,
+    Gitops,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FluxSubstitution {
+    #[default]
+    Unchanged,
+    Escape,
+    Disable,
 }
 
 impl Default for Facts {
@@ -58,6 +114,9 @@ impl Default for Facts {
             sync_waves: false,
             images: BTreeMap::new(),
             api_versions: None,
+            cache_jobs: CacheJobs::Operator,
+            flux_substitution: FluxSubstitution::Unchanged,
+            patches: Vec::new(),
         }
     }
 }
@@ -140,20 +199,53 @@ fn version_at_least(v: &str, min: (u64, u64, u64)) -> bool {
 
 /// Parse a facts file. The file is located data: errors point at the line.
 pub fn parse(file: &SourceFile, file_index: usize) -> Result<Facts, Diagnostic> {
-    let docs = yaml::parse_documents(&file.text, Limits::default()).map_err(|e| {
-        Diagnostic::new("NIMC014", e.message).at(
-            file_index,
-            Span {
-                start: e.pos,
-                end: e.pos,
-            },
-        )
-    })?;
+    let docs = parse_yaml(file, file_index)?;
     let Some(node) = docs.into_iter().find(|n| !n.is_null()) else {
         return Ok(Facts::default());
     };
-    from_node::<Facts>(&node).map_err(|e| {
-        let mut d = Diagnostic::new("NIMC014", format!("facts {}: {}", e.pointer(), e.message))
+    let mut facts: Facts = typed(&node, file_index, "facts")?;
+    for (i, p) in facts.patches.iter_mut().enumerate() {
+        p.at = Some((file_index, node.lookup(&format!("/patches/{i}"))));
+        check_patch(p, file_index)?;
+    }
+    Ok(facts)
+}
+
+/// Parse a `--patch` file: a YAML list of patches (the entries of `patches:` in the facts).
+pub fn parse_patches(file: &SourceFile, file_index: usize) -> Result<Vec<Patch>, Diagnostic> {
+    let docs = parse_yaml(file, file_index)?;
+    let Some(node) = docs.into_iter().find(|n| !n.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let mut patches: Vec<Patch> = typed(&node, file_index, "patch file")?;
+    for (i, p) in patches.iter_mut().enumerate() {
+        p.at = Some((file_index, node.lookup(&format!("/{i}"))));
+        check_patch(p, file_index)?;
+    }
+    Ok(patches)
+}
+
+fn parse_yaml(file: &SourceFile, file_index: usize) -> Result<Vec<yaml::Node<'_>>, Diagnostic> {
+    yaml::parse_documents(&file.text, Limits::default()).map_err(|e| {
+        Diagnostic::new("NIMC014", e.message)
+            .at(
+                file_index,
+                Span {
+                    start: e.pos,
+                    end: e.pos,
+                },
+            )
+            .help("fix the YAML syntax of the file")
+    })
+}
+
+fn typed<'de, T: Deserialize<'de>>(
+    node: &'de yaml::Node<'de>,
+    file_index: usize,
+    what: &str,
+) -> Result<T, Diagnostic> {
+    from_node::<T>(node).map_err(|e| {
+        let mut d = Diagnostic::new("NIMC014", format!("{what} {}: {}", e.pointer(), e.message))
             .at(file_index, e.span.unwrap_or(node.span));
         d.help = Some(
             e.help
@@ -161,6 +253,19 @@ pub fn parse(file: &SourceFile, file_index: usize) -> Result<Facts, Diagnostic> 
         );
         d
     })
+}
+
+/// A patch has exactly one of `jsonPatch` (a list) and `mergePatch`.
+fn check_patch(p: &Patch, file_index: usize) -> Result<(), Diagnostic> {
+    let problem = match (&p.json_patch, &p.merge_patch) {
+        (Some(j), None) if !j.is_array() => "jsonPatch must be a list of operations",
+        (Some(_), None) | (None, Some(_)) => return Ok(()),
+        _ => "a patch needs exactly one of jsonPatch and mergePatch",
+    };
+    let span = p.at.map(|(_, s)| s).unwrap_or_default();
+    Err(Diagnostic::new("NIMC014", problem)
+        .at(file_index, span)
+        .help("see the README section on patches"))
 }
 
 #[cfg(test)]

@@ -98,6 +98,8 @@ pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources
             diagnostics.extend(diags);
             let (objects, diags) = manifest::gate_apis(objects, facts, &input);
             diagnostics.extend(diags);
+            let (objects, diags) = manifest::apply_patches(objects, facts);
+            diagnostics.extend(diags);
             out.objects = objects;
         }
     }

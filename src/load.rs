@@ -146,7 +146,7 @@ struct FileResult {
 /// Parse and type every document of every source.
 pub fn load(sources: &Sources) -> (Input<'_>, Vec<Diagnostic>) {
     let results: Vec<FileResult> = sources
-        .files
+        .inputs()
         .par_iter()
         .enumerate()
         .map(|(i, f)| load_file(i, &f.text))

@@ -54,6 +54,10 @@ struct InputArgs {
     /// dependency cycle is then an error.
     #[arg(long)]
     sync_waves: bool,
+    /// Apply the patches in FILE (a YAML list, like `patches:` in the facts file) to the
+    /// rendered objects, after those of the facts file. Repeatable.
+    #[arg(long = "patch", value_name = "FILE")]
+    patches: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +204,7 @@ fn render(
             .iter()
             .map(PathBuf::as_path)
             .chain(input.facts.as_deref())
+            .chain(input.patches.iter().map(PathBuf::as_path))
     };
     if let Some(dir) = output_dir.filter(|_| !check)
         && let Some(path) = input_inside(dir, inputs())
@@ -211,15 +216,17 @@ fn render(
         ));
     }
     let allow_empty = allow_empty || argo.as_ref().and_then(|a| a.allow_empty) == Some(true);
-    let facts = match load_facts(input, argo.as_ref()) {
-        Ok(f) => f,
+    let loaded = match load(input, argo.as_ref()) {
+        Ok(l) => l,
         Err(code) => return code,
     };
-    let (sources, result) = match compile(input, &facts, None) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    print_diagnostics(&result.diagnostics, &sources, input.format, input.verbose);
+    let result = compile(&loaded, None);
+    print_diagnostics(
+        &result.diagnostics,
+        &loaded.sources,
+        input.format,
+        input.verbose,
+    );
     if input.verbose {
         summary(&result);
     }
@@ -268,58 +275,66 @@ fn render(
     }
 }
 
-/// The facts for a run: `--facts`, the Argo CD `facts` parameter, or the discovered
-/// `nimc.yaml`; then `--sync-waves` and what Argo CD reports about the cluster. On failure
-/// the exit code (the problem is already printed).
-fn load_facts(input: &InputArgs, argo: Option<&ArgoEnv>) -> Result<Facts, ExitCode> {
+/// One run's inputs: the sources (resources, then the facts and patch files, so that
+/// diagnostics can point into any of them) and the facts.
+struct Loaded {
+    sources: Sources,
+    facts: Facts,
+    read_diags: Vec<diagnostic::Diagnostic>,
+}
+
+/// Read the resources, the facts (`--facts`, the Argo CD `facts` parameter, or the discovered
+/// `nimc.yaml`; then `--sync-waves` and what Argo CD reports about the cluster) and the
+/// `--patch` files. On failure the exit code (the problem is already printed).
+fn load(input: &InputArgs, argo: Option<&ArgoEnv>) -> Result<Loaded, ExitCode> {
+    let (mut sources, read_diags) = source::read(&input.paths).map_err(fail)?;
+    sources.settings = Some(sources.files.len());
     let facts_path = input
         .facts
         .clone()
         .or_else(|| argo.and_then(|a| a.facts.as_ref()).map(PathBuf::from))
         .or_else(|| input.paths.first().and_then(|p| source::find_facts(p)));
+    let settings_error = |d: diagnostic::Diagnostic, sources: &Sources| {
+        print_diagnostics(&[d], sources, input.format, input.verbose);
+        ExitCode::from(1)
+    };
     let mut facts = match facts_path {
         None => Facts::default(),
         Some(p) => {
-            let facts_sources = match source::read_one(&p) {
-                Ok(f) => Sources { files: vec![f] },
-                Err(e) => return Err(fail(e)),
-            };
-            match facts::parse(&facts_sources.files[0], 0) {
-                Ok(f) => f,
-                Err(d) => {
-                    print_diagnostics(&[d], &facts_sources, input.format, input.verbose);
-                    return Err(ExitCode::from(1));
-                }
-            }
+            let file = source::read_one(&p).map_err(fail)?;
+            let i = sources.add_settings(file);
+            facts::parse(&sources.files[i], i).map_err(|d| settings_error(d, &sources))?
         }
     };
+    for p in &input.patches {
+        let file = source::read_one(p).map_err(fail)?;
+        let i = sources.add_settings(file);
+        let patches =
+            facts::parse_patches(&sources.files[i], i).map_err(|d| settings_error(d, &sources))?;
+        facts.patches.extend(patches);
+    }
     facts.sync_waves |= input.sync_waves;
     if let Some(a) = argo {
         a.apply(&mut facts);
     }
-    Ok(facts)
+    Ok(Loaded {
+        sources,
+        facts,
+        read_diags,
+    })
 }
 
-/// Read the paths (and the base revision) and compile. On a usage or I/O failure the exit
-/// code to return (the problem is already printed).
-fn compile(
-    input: &InputArgs,
-    facts: &Facts,
-    base: Option<&Sources>,
-) -> Result<(Sources, Compilation), ExitCode> {
-    let (sources, read_diags) = match source::read(&input.paths) {
-        Ok(r) => r,
-        Err(e) => return Err(fail(e)),
-    };
-    let mut result = nimc::compile_with_base(&sources, facts, base);
-    if !read_diags.is_empty() {
-        let mut all = read_diags;
+/// Compile what `load` read (against the resources at a base revision, if given).
+fn compile(loaded: &Loaded, base: Option<&Sources>) -> Compilation {
+    let mut result = nimc::compile_with_base(&loaded.sources, &loaded.facts, base);
+    if !loaded.read_diags.is_empty() {
+        let mut all = loaded.read_diags.clone();
         all.append(&mut result.diagnostics);
         diagnostic::sort(&mut all);
         result.diagnostics = all;
         result.objects.clear();
     }
-    Ok((sources, result))
+    result
 }
 
 fn read_base(input: &InputArgs, rev: &str) -> Result<Sources, ExitCode> {
@@ -327,21 +342,19 @@ fn read_base(input: &InputArgs, rev: &str) -> Result<Sources, ExitCode> {
 }
 
 fn validate(input: &InputArgs, base: Option<&str>, summary: Option<&Path>) -> ExitCode {
-    let facts = match load_facts(input, None) {
-        Ok(f) => f,
+    let loaded = match load(input, None) {
+        Ok(l) => l,
         Err(code) => return code,
     };
     let base = match base.map(|rev| read_base(input, rev)).transpose() {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let (sources, result) = match compile(input, &facts, base.as_ref()) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    print_diagnostics(&result.diagnostics, &sources, input.format, input.verbose);
+    let result = compile(&loaded, base.as_ref());
+    let sources = &loaded.sources;
+    print_diagnostics(&result.diagnostics, sources, input.format, input.verbose);
     if let Some(path) = summary {
-        let text = diagnostic::markdown_summary(&result.diagnostics, &sources);
+        let text = diagnostic::markdown_summary(&result.diagnostics, sources);
         let appended = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -359,23 +372,25 @@ fn validate(input: &InputArgs, base: Option<&str>, summary: Option<&Path>) -> Ex
 }
 
 fn diff(input: &InputArgs, rev: &str, exit_code: bool) -> ExitCode {
-    let facts = match load_facts(input, None) {
-        Ok(f) => f,
+    let loaded = match load(input, None) {
+        Ok(l) => l,
         Err(code) => return code,
     };
     let base = match read_base(input, rev) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let (sources, current) = match compile(input, &facts, Some(&base)) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    print_diagnostics(&current.diagnostics, &sources, input.format, input.verbose);
+    let current = compile(&loaded, Some(&base));
+    print_diagnostics(
+        &current.diagnostics,
+        &loaded.sources,
+        input.format,
+        input.verbose,
+    );
     if current.has_errors() {
         return ExitCode::from(1);
     }
-    let old = nimc::compile(&base, &facts);
+    let old = nimc::compile(&base, &loaded.facts);
     if old.has_errors() {
         eprintln!(
             "nimc: the resources at {rev} do not render ({} errors); every object counts as added",

@@ -118,6 +118,87 @@ pub fn gate_apis(
     (kept, diags)
 }
 
+/// Apply the patches of the facts (and `--patch` files) to the rendered objects, in order. A
+/// patch that selects no object, or whose operations do not apply to an object it selects, is
+/// an error at the patch. Patched objects are serialised again, with sorted keys.
+pub fn apply_patches(
+    mut objects: Vec<Rendered>,
+    facts: &Facts,
+) -> (Vec<Rendered>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    if facts.patches.is_empty() {
+        return (objects, diags);
+    }
+    let locate = |d: Diagnostic, p: &crate::facts::Patch| match p.at {
+        Some((file, span)) => d.at(file, span),
+        None => d,
+    };
+    for patch in &facts.patches {
+        let t = &patch.target;
+        let mut matched = 0;
+        for r in objects.iter_mut() {
+            let quick = t.kind.as_deref().is_none_or(|k| k == r.kind)
+                && t.name.as_deref().is_none_or(|n| n == r.name)
+                && t.namespace.as_deref().is_none_or(|n| n == r.namespace);
+            if !quick {
+                continue;
+            }
+            let Some(mut doc) = object_json(&r.yaml) else {
+                continue;
+            };
+            let labels = &doc["metadata"]["labels"];
+            if !t.labels.iter().all(|(k, v)| labels[k] == *v) {
+                continue;
+            }
+            matched += 1;
+            let applied = match (&patch.json_patch, &patch.merge_patch) {
+                (Some(ops), _) => serde_json::from_value::<json_patch::Patch>(ops.clone())
+                    .map_err(|e| format!("not an RFC 6902 patch: {e}"))
+                    .and_then(|ops| json_patch::patch(&mut doc, &ops).map_err(|e| e.to_string())),
+                (None, Some(m)) => {
+                    json_patch::merge(&mut doc, m);
+                    Ok(())
+                }
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = applied {
+                diags.push(locate(
+                    Diagnostic::new(
+                        "NIMC034",
+                        format!(
+                            "the patch does not apply to {} {}/{}: {e}",
+                            r.kind, r.namespace, r.name
+                        ),
+                    )
+                    .help("check the paths against the rendered object (nimc render shows it)"),
+                    patch,
+                ));
+                continue;
+            }
+            let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            r.name = field(&doc["metadata"]["name"]);
+            r.namespace = field(&doc["metadata"]["namespace"]);
+            r.yaml = crate::yaml::emit::to_string(&doc);
+        }
+        if matched == 0 {
+            diags.push(locate(
+                Diagnostic::new("NIMC034", "the patch selects no rendered object").help(
+                    "its target (kind, name, namespace, labels) must match an object nimc renders",
+                ),
+                patch,
+            ));
+        }
+    }
+    objects.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    (objects, diags)
+}
+
+/// A rendered object as JSON (nimc's own output always parses).
+fn object_json(yaml: &str) -> Option<serde_json::Value> {
+    let docs = crate::yaml::parse_documents(yaml, crate::yaml::Limits::default()).ok()?;
+    crate::yaml::de::from_node(docs.first()?).ok()
+}
+
 pub fn deduplicate(objects: Vec<Rendered>, input: &Input) -> (Vec<Rendered>, Vec<Diagnostic>) {
     let mut out: Vec<Rendered> = Vec::with_capacity(objects.len());
     let mut diags = Vec::new();

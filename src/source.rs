@@ -23,13 +23,31 @@ pub struct SourceFile {
     pub text: String,
 }
 
-/// All input files, in a deterministic order.
+/// All input files, in a deterministic order, followed by the settings files of the run (the
+/// facts file, `--patch` files) that diagnostics may point into but that hold no resources.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     pub files: Vec<SourceFile>,
+    /// Where the settings files start in `files` (`None`: every file is an input).
+    pub settings: Option<usize>,
 }
 
 impl Sources {
+    /// The input files (the resources), without the settings files.
+    pub fn inputs(&self) -> &[SourceFile] {
+        &self.files[..self
+            .settings
+            .unwrap_or(self.files.len())
+            .min(self.files.len())]
+    }
+
+    /// Add a settings file after the inputs and return its index.
+    pub fn add_settings(&mut self, file: SourceFile) -> usize {
+        self.settings.get_or_insert(self.files.len());
+        self.files.push(file);
+        self.files.len() - 1
+    }
+
     /// Sources made from in-memory texts (tests, benchmarks, the agent).
     pub fn from_texts<P: Into<String>, T: Into<String>>(
         texts: impl IntoIterator<Item = (P, T)>,
@@ -42,6 +60,7 @@ impl Sources {
                     text: t.into(),
                 })
                 .collect(),
+            settings: None,
         }
     }
 }

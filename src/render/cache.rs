@@ -20,7 +20,7 @@ use super::meta::{Map, env, env_list, managed_by, merge_env, object_meta, some_s
 use super::rbac::{binding, scc_rule};
 use super::storage::claim;
 use super::workload::{CA_SCRIPT, mount, proxy_env};
-use crate::facts::{Facts, Orchestrator};
+use crate::facts::{CacheJobs, Facts, Orchestrator};
 use crate::model::{Cache, CacheType};
 use crate::quantity;
 
@@ -50,8 +50,40 @@ pub fn objects(c: &Cache, facts: &Facts) -> Vec<Object> {
             pvc,
         )));
     }
-    out.push(Object::Job(Box::new(job(c, facts))));
+    let mut job = job(c, facts);
+    if facts.cache_jobs == CacheJobs::Gitops {
+        gitops_job(&mut job);
+    }
+    out.push(Object::Job(Box::new(job)));
     out
+}
+
+/// The `cacheJobs: gitops` form of the caching Job. The operator's Job is deleted 600 s after
+/// it finishes; under Argo CD self-heal or Flux it is then re-created and downloads the model
+/// again, and a changed pod template cannot be applied to an existing Job. Here the Job keeps
+/// no TTL, so a finished Job stays and is not re-created; its name carries a hash of its
+/// content, so a changed spec is a new Job and the old one is pruned (Argo CD needs nothing
+/// more); and Flux creates it once and never re-applies it (`ssa: IfNotPresent`).
+fn gitops_job(job: &mut Job) {
+    if let Some(spec) = job.spec.as_mut() {
+        spec.ttl_seconds_after_finished = None;
+    }
+    let content = crate::yaml::emit::to_string(&*job);
+    let hash = format!("{:08x}", crate::hash::fnv1a32(content.as_bytes()));
+    let name = job.metadata.name.get_or_insert_with(String::new);
+    // `<cache>-job-<hash>` within the 63 characters of a Job name.
+    name.truncate(63 - 1 - hash.len());
+    let trimmed = name.trim_end_matches('-').len();
+    name.truncate(trimmed);
+    name.push('-');
+    name.push_str(&hash);
+    job.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            "kustomize.toolkit.fluxcd.io/ssa".to_string(),
+            "IfNotPresent".to_string(),
+        );
 }
 
 /// The per-namespace ServiceAccount, Role and RoleBinding shared by every NIMCache there. The

@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::facts::Facts;
+use crate::facts::{Facts, FluxSubstitution};
 use crate::load::Origin;
 use crate::model::{self, Model};
 
@@ -231,13 +231,13 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
             let wave = s.wave;
             service(&s, facts)
                 .into_iter()
-                .map(move |o| Rendered::new(origin, &waved(o, wave)))
+                .map(move |o| finish(origin, o, wave, facts))
         })
         .collect();
     objects.par_extend(model.caches.par_iter().flat_map_iter(|c| {
         cache::objects(c, facts)
             .into_iter()
-            .map(|o| Rendered::new(Some(c.origin), &waved(o, c.wave)))
+            .map(|o| finish(Some(c.origin), o, c.wave, facts))
     }));
     for o in cache::namespace_objects(&model.caches, facts) {
         // Shared cache RBAC goes with the first cache Job of its namespace.
@@ -247,17 +247,36 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
             .filter(|c| c.namespace == o.namespace())
             .filter_map(|c| c.wave)
             .min();
-        objects.push(Rendered::new(None, &waved(o, wave)));
+        objects.push(finish(None, o, wave, facts));
     }
     objects.par_sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
     objects
 }
 
-fn waved(mut o: Object, wave: Option<i32>) -> Object {
+/// Flux's annotation that turns off post-build substitution for one object.
+pub const FLUX_SUBSTITUTE: &str = "kustomize.toolkit.fluxcd.io/substitute";
+
+/// The last touches of every object (its sync wave, Flux substitution handling) and its
+/// serialisation.
+fn finish(origin: Option<Origin>, mut o: Object, wave: Option<i32>, facts: &Facts) -> Rendered {
     if let Some(w) = wave {
         o.set_sync_wave(w);
     }
-    o
+    let mut r = Rendered::new(origin, &o);
+    if r.yaml.contains("${") {
+        match facts.flux_substitution {
+            FluxSubstitution::Unchanged => {}
+            FluxSubstitution::Escape => r.yaml = r.yaml.replace("${", "$${"),
+            FluxSubstitution::Disable => {
+                o.metadata_mut()
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(FLUX_SUBSTITUTE.into(), "disabled".into());
+                r = Rendered::new(origin, &o);
+            }
+        }
+    }
+    r
 }
 
 /// Everything one NIMService produces, in the operator's creation order.

@@ -397,3 +397,190 @@ fn diff_shows_object_changes_between_revisions() {
         Some(0)
     );
 }
+
+fn render_example(name: &str, facts: nimc::facts::Facts) -> Vec<nimc::render::Rendered> {
+    let (sources, diags) = nimc::source::read(&[root().join("examples").join(name)]).unwrap();
+    assert!(diags.is_empty());
+    let c = nimc::compile(&sources, &facts);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    c.objects
+}
+
+#[test]
+fn flux_substitution_keeps_shell_variables_intact() {
+    use nimc::facts::{Facts, FluxSubstitution};
+    let plain = render_example("proxy-ca", Facts::default());
+    let with_vars: Vec<_> = plain.iter().filter(|r| r.yaml.contains("${")).collect();
+    assert!(!with_vars.is_empty(), "the CA init script uses ${{f%.pem}}");
+
+    // escape: Flux turns `$${` back into `${`, so the applied object is the operator's.
+    let escaped = render_example(
+        "proxy-ca",
+        Facts {
+            flux_substitution: FluxSubstitution::Escape,
+            ..Facts::default()
+        },
+    );
+    for (a, b) in plain.iter().zip(&escaped) {
+        assert_eq!(a.yaml.replace("${", "$${"), b.yaml);
+        assert_eq!(
+            b.yaml.replace("$${", "${"),
+            a.yaml,
+            "the round trip is exact"
+        );
+    }
+
+    // disable: only the objects that hold `${` get Flux's opt-out annotation.
+    let disabled = render_example(
+        "proxy-ca",
+        Facts {
+            flux_substitution: FluxSubstitution::Disable,
+            ..Facts::default()
+        },
+    );
+    for (a, b) in plain.iter().zip(&disabled) {
+        let doc = &yaml_docs(&b.yaml)[0];
+        let note = &doc["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"];
+        if a.yaml.contains("${") {
+            assert_eq!(note, "disabled", "{}", b.yaml);
+        } else {
+            assert!(note.is_null());
+            assert_eq!(a.yaml, b.yaml);
+        }
+    }
+}
+
+#[test]
+fn gitops_cache_jobs_are_named_by_content_and_kept() {
+    use nimc::facts::{CacheJobs, Facts};
+    let gitops = Facts {
+        cache_jobs: CacheJobs::Gitops,
+        ..Facts::default()
+    };
+    let jobs = |objs: &[nimc::render::Rendered]| -> Vec<Value> {
+        objs.iter()
+            .filter(|r| r.kind == "Job")
+            .map(|r| yaml_docs(&r.yaml).remove(0))
+            .collect()
+    };
+    let operator = jobs(&render_example("cache-and-service", Facts::default()));
+    let first = jobs(&render_example("cache-and-service", gitops.clone()));
+    assert!(!operator.is_empty());
+    assert_eq!(operator.len(), first.len());
+    for (op, g) in operator.iter().zip(&first) {
+        assert_eq!(op["spec"]["ttlSecondsAfterFinished"], 600);
+        assert!(g["spec"]["ttlSecondsAfterFinished"].is_null());
+        let name = g["metadata"]["name"].as_str().unwrap();
+        let base = op["metadata"]["name"].as_str().unwrap();
+        let hash = name
+            .strip_prefix(&format!("{base}-"))
+            .expect("base name kept");
+        assert_eq!(hash.len(), 8);
+        assert!(name.len() <= 63);
+        assert_eq!(
+            g["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/ssa"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            op["spec"]["template"], g["spec"]["template"],
+            "the same pod"
+        );
+    }
+    // The same input gives the same name; a change to the Job gives a new one.
+    let again = jobs(&render_example("cache-and-service", gitops.clone()));
+    assert_eq!(first, again);
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/cache-and-service"), tmp.path());
+    for e in fs::read_dir(tmp.path()).unwrap() {
+        let p = e.unwrap().path();
+        let t = fs::read_to_string(&p).unwrap();
+        if t.contains("kind: NIMCache") {
+            fs::write(&p, t.replacen("spec:\n", "spec:\n  userID: 4242\n", 1)).unwrap();
+        }
+    }
+    let (sources, _) = nimc::source::read(&[tmp.path().to_path_buf()]).unwrap();
+    let c = nimc::compile(&sources, &gitops);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let changed = jobs(&c.objects);
+    assert_ne!(changed[0]["metadata"]["name"], first[0]["metadata"]["name"]);
+}
+
+#[test]
+fn patches_overlay_rendered_objects_and_fail_at_the_patch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    copy_dir(&root().join("examples/basic"), &app);
+    fs::write(
+        app.join("nimc.yaml"),
+        "patches:
+- target: {kind: Deployment}
+  jsonPatch:
+  - {op: add, path: /spec/template/spec/priorityClassName, value: inference-high}
+  - {op: test, path: /kind, value: Deployment}
+- target: {kind: Service, labels: {app.kubernetes.io/managed-by: nimc}}
+  mergePatch:
+    metadata:
+      annotations: {external-dns.alpha.kubernetes.io/hostname: llm.example.com}
+",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(nimc())
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["render", "app"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let docs = yaml_docs(&String::from_utf8(o.stdout).unwrap());
+    let deployments: Vec<_> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    assert!(!deployments.is_empty());
+    for d in deployments {
+        assert_eq!(
+            d["spec"]["template"]["spec"]["priorityClassName"],
+            "inference-high"
+        );
+    }
+    for s in docs.iter().filter(|d| d["kind"] == "Service") {
+        assert_eq!(
+            s["metadata"]["annotations"]["external-dns.alpha.kubernetes.io/hostname"],
+            "llm.example.com"
+        );
+    }
+
+    // A --patch file after the facts' patches; one that does not apply fails at its line.
+    fs::write(
+        tmp.path().join("extra.yaml"),
+        "- target: {kind: Deployment}\n  jsonPatch:\n  - {op: replace, path: /spec/nothing/here, value: 1}\n- target: {kind: NoSuchKind}\n  mergePatch: {a: b}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "render",
+        "app",
+        "--patch",
+        "extra.yaml",
+        "--format",
+        "github",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("::error file=extra.yaml,line=1,col=3,title=NIMC034::the patch does not apply to Deployment"), "{e}");
+    assert!(e.contains("::error file=extra.yaml,line=4,col=3,title=NIMC034::the patch selects no rendered object"), "{e}");
+
+    // A patch with both forms, or neither, is refused when the facts are read.
+    fs::write(tmp.path().join("bad.yaml"), "- target: {kind: Service}\n").unwrap();
+    let o = run(&["validate", "app", "--patch", "bad.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bad.yaml:1:3"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
