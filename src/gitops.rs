@@ -112,11 +112,16 @@ fn boolean(name: &str, v: &str) -> Result<bool, String> {
 }
 
 /// How a committed output directory differs from what nimc renders now: one line per file
-/// that is missing, changed or no longer rendered (`existing` maps file names to contents).
-pub fn stale_files(objects: &[Rendered], existing: &BTreeMap<String, String>) -> Vec<String> {
+/// that is missing, changed or no longer rendered (`existing` maps paths relative to the
+/// directory to contents).
+pub fn stale_files(
+    objects: &[Rendered],
+    existing: &BTreeMap<String, String>,
+    split_waves: bool,
+) -> Vec<String> {
     let wanted: BTreeMap<String, &str> = objects
         .iter()
-        .map(|r| (manifest::file_name(r), r.yaml.as_str()))
+        .map(|r| (manifest::output_path(r, split_waves), r.yaml.as_str()))
         .collect();
     let mut out = Vec::new();
     for (name, yaml) in &wanted {

@@ -78,6 +78,10 @@ enum Command {
         /// nimc renders now (for CI and pre-commit).
         #[arg(long, requires = "output_dir")]
         check: bool,
+        /// With --output-dir: one folder per sync wave (`wave-<n>/`), for one Flux
+        /// Kustomization per stage chained with dependsOn. Implies --sync-waves.
+        #[arg(long, requires = "output_dir")]
+        split_waves: bool,
         /// Run as an Argo CD config management plugin: read ARGOCD_APP_NAMESPACE, KUBE_VERSION,
         /// KUBE_API_VERSIONS, ARGOCD_APP_PARAMETERS and ARGOCD_ENV_NIMC_* into the facts, and
         /// refuse an empty render (with pruning it would delete the application).
@@ -136,12 +140,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Render {
-            input,
+            mut input,
             output_dir,
             check,
+            split_waves,
             argocd,
             allow_empty,
         } => {
+            input.sync_waves |= split_waves;
             let argo = if argocd {
                 let vars: BTreeMap<String, String> = std::env::vars().collect();
                 match ArgoEnv::parse(&vars) {
@@ -151,7 +157,12 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            render(&input, output_dir.as_deref(), check, argo, allow_empty)
+            let out = output_dir.map(|dir| OutputDir {
+                dir,
+                check,
+                split_waves,
+            });
+            render(&input, out.as_ref(), argo, allow_empty)
         }
         Command::Validate {
             input,
@@ -191,10 +202,16 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `--output-dir` and its options.
+struct OutputDir {
+    dir: PathBuf,
+    check: bool,
+    split_waves: bool,
+}
+
 fn render(
     input: &InputArgs,
-    output_dir: Option<&Path>,
-    check: bool,
+    output: Option<&OutputDir>,
     argo: Option<ArgoEnv>,
     allow_empty: bool,
 ) -> ExitCode {
@@ -206,9 +223,10 @@ fn render(
             .chain(input.facts.as_deref())
             .chain(input.patches.iter().map(PathBuf::as_path))
     };
-    if let Some(dir) = output_dir.filter(|_| !check)
-        && let Some(path) = input_inside(dir, inputs())
+    if let Some(out) = output.filter(|o| !o.check)
+        && let Some(path) = input_inside(&out.dir, inputs())
     {
+        let dir = &out.dir;
         return fail(format_args!(
             "refusing to replace {}: it holds the input {}; write the output somewhere else",
             dir.display(),
@@ -239,29 +257,28 @@ fn render(
         );
         return ExitCode::from(1);
     }
-    match output_dir {
-        Some(dir) if check => match read_output_dir(dir) {
+    match output {
+        Some(out) if out.check => match read_output_dir(&out.dir) {
             Ok(existing) => {
-                let stale = gitops::stale_files(&result.objects, &existing);
+                let dir = out.dir.display();
+                let stale = gitops::stale_files(&result.objects, &existing, out.split_waves);
                 for line in &stale {
-                    eprintln!("nimc: {}: {line}", dir.display());
+                    eprintln!("nimc: {dir}: {line}");
                 }
                 if stale.is_empty() {
                     ExitCode::SUCCESS
                 } else {
                     eprintln!(
-                        "nimc: {} is not what nimc renders now; run nimc render --output-dir {}",
-                        dir.display(),
-                        dir.display()
+                        "nimc: {dir} is not what nimc renders now; run nimc render --output-dir {dir}"
                     );
                     ExitCode::from(1)
                 }
             }
-            Err(e) => fail(format_args!("{}: {e}", dir.display())),
+            Err(e) => fail(format_args!("{}: {e}", out.dir.display())),
         },
-        Some(dir) => match write_dir(dir, &result) {
+        Some(out) => match write_dir(out, &result) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(format_args!("{}: {e}", dir.display())),
+            Err(e) => fail(format_args!("{}: {e}", out.dir.display())),
         },
         None => {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -463,7 +480,8 @@ fn input_inside<'p>(dir: &Path, inputs: impl Iterator<Item = &'p Path>) -> Optio
         .find(|p| fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir)))
 }
 
-/// The YAML files of an output directory, by name (empty when it does not exist).
+/// The YAML files of an output directory by path relative to it (`wave-<n>/` folders
+/// included); empty when it does not exist.
 fn read_output_dir(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     if !dir.exists() {
@@ -471,34 +489,71 @@ fn read_output_dir(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
     }
     for entry in fs::read_dir(dir)? {
         let p = entry?.path();
-        if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if p.is_dir() && is_wave_dir(&name) {
+            for inner in fs::read_dir(&p)? {
+                let q = inner?.path();
+                if is_yaml(&q) {
+                    let file = q.file_name().unwrap_or_default().to_string_lossy();
+                    files.insert(format!("{name}/{file}"), fs::read_to_string(&q)?);
+                }
+            }
+        } else if is_yaml(&p) {
             files.insert(name, fs::read_to_string(&p)?);
         }
     }
     Ok(files)
 }
 
+fn is_yaml(p: &Path) -> bool {
+    p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// `wave-<n>`: a folder `--split-waves` writes.
+fn is_wave_dir(name: &str) -> bool {
+    name.strip_prefix("wave-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+}
+
+/// True when `dir` holds only what nimc writes: YAML files and `wave-<n>/` folders of YAML
+/// files.
+fn only_nimc_output(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    for entry in fs::read_dir(dir)? {
+        let p = entry?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if p.is_dir() && !p.is_symlink() && is_wave_dir(&name) {
+            if let Some(foreign) = only_nimc_output(&p)? {
+                return Ok(Some(foreign));
+            }
+            continue;
+        }
+        if p.is_symlink() || !is_yaml(&p) || p.is_dir() {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
 /// Write one file per object into `dir`, all or nothing: the files are written into a fresh
 /// sibling directory which then replaces `dir`. `dir` may only hold YAML files (nimc's own
 /// output); anything else is refused rather than deleted.
-fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
-    if dir.exists() {
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let p = entry.path();
-            let yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if !entry.file_type()?.is_file() || !yaml {
-                return Err(std::io::Error::other(format!(
-                    "refusing to replace an output directory that holds {}; point --output-dir at a directory that only nimc writes",
-                    p.display()
-                )));
-            }
-        }
+fn write_dir(out: &OutputDir, c: &Compilation) -> std::io::Result<()> {
+    let dir = out.dir.as_path();
+    if dir.exists()
+        && let Some(foreign) = only_nimc_output(dir)?
+    {
+        return Err(std::io::Error::other(format!(
+            "refusing to replace an output directory that holds {}; point --output-dir at a directory that only nimc writes",
+            foreign.display()
+        )));
     }
     let parent = dir
         .parent()
@@ -515,7 +570,11 @@ fn write_dir(dir: &Path, c: &Compilation) -> std::io::Result<()> {
     fs::create_dir(&staging)?;
     let written = (|| {
         for r in &c.objects {
-            fs::write(staging.join(manifest::file_name(r)), &r.yaml)?;
+            let path = staging.join(manifest::output_path(r, out.split_waves));
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(path, &r.yaml)?;
         }
         Ok::<(), std::io::Error>(())
     })();

@@ -31,6 +31,16 @@ pub fn write_yaml<W: Write>(objects: &[Rendered], w: &mut W) -> std::io::Result<
 /// The file name of an object in `--output-dir`: install rank first, so that a directory
 /// listing is the install order. `_` separates namespace and name because it can occur in
 /// neither, so two objects never share a file (`a` + `b-c` and `a-b` + `c` stay apart).
+/// The path of an object's file under `--output-dir`: its file name, inside `wave-<n>/` when
+/// `split_waves` is set and the object has a sync wave (one folder per stage, for one Flux
+/// Kustomization each).
+pub fn output_path(r: &Rendered, split_waves: bool) -> String {
+    match r.wave.filter(|_| split_waves) {
+        Some(w) => format!("wave-{w}/{}", file_name(r)),
+        None => file_name(r),
+    }
+}
+
 pub fn file_name(r: &Rendered) -> String {
     format!(
         "{:02}-{}_{}_{}.yaml",
@@ -41,8 +51,6 @@ pub fn file_name(r: &Rendered) -> String {
     )
 }
 
-/// Drop exact duplicates (two NIMServices sharing an existing PVC name render the same PVC) and
-/// report objects that two resources render differently.
 /// Leave out the objects the cluster cannot take (the `apiVersions` fact): a ServiceMonitor
 /// without the Prometheus operator's API is dropped with a warning (monitoring is optional);
 /// any other missing API is an error at the field of the resource that asks for the object.
@@ -199,6 +207,8 @@ fn object_json(yaml: &str) -> Option<serde_json::Value> {
     crate::yaml::de::from_node(docs.first()?).ok()
 }
 
+/// Drop exact duplicates (two NIMServices sharing an existing PVC name render the same PVC) and
+/// report objects that two resources render differently.
 pub fn deduplicate(objects: Vec<Rendered>, input: &Input) -> (Vec<Rendered>, Vec<Diagnostic>) {
     let mut out: Vec<Rendered> = Vec::with_capacity(objects.len());
     let mut diags = Vec::new();

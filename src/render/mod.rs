@@ -42,6 +42,8 @@ pub struct Rendered {
     pub rank: u8,
     pub api_version: &'static str,
     pub kind: &'static str,
+    /// The Argo CD sync wave, when sync waves are on.
+    pub wave: Option<i32>,
     pub namespace: String,
     pub name: String,
     /// The object as one YAML document (no `---`).
@@ -55,6 +57,12 @@ impl Rendered {
             rank: object.rank(),
             api_version: object.api_version(),
             kind: object.kind(),
+            wave: object
+                .metadata()
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(SYNC_WAVE))
+                .and_then(|w| w.parse().ok()),
             namespace: object.namespace().to_string(),
             name: object.name().to_string(),
             yaml: crate::yaml::emit::to_string(object),

@@ -584,3 +584,101 @@ fn patches_overlay_rendered_objects_and_fail_at_the_patch() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn split_waves_give_one_folder_per_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(nimc())
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("stages");
+    let out_s = out.to_str().unwrap();
+    let o = run(&[
+        "render",
+        "examples/pipeline-rag",
+        "--output-dir",
+        out_s,
+        "--split-waves",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut waves: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    waves.sort();
+    assert!(waves.len() >= 2, "stages by dependency depth: {waves:?}");
+    for w in &waves {
+        let n: i32 = w
+            .strip_prefix("wave-")
+            .expect("only wave folders")
+            .parse()
+            .unwrap();
+        for f in fs::read_dir(out.join(w)).unwrap() {
+            let doc = yaml_file(&f.unwrap().path());
+            assert_eq!(
+                doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"],
+                n.to_string(),
+                "each object sits in the folder of its wave"
+            );
+        }
+    }
+    // The same objects as a flat render; --check understands the folders; a re-render
+    // replaces them.
+    let flat: usize = waves
+        .iter()
+        .map(|w| fs::read_dir(out.join(w)).unwrap().count())
+        .sum();
+    let all = run(&["render", "examples/pipeline-rag"]);
+    assert_eq!(
+        yaml_docs(&String::from_utf8(all.stdout).unwrap()).len(),
+        flat
+    );
+    let check = run(&[
+        "render",
+        "examples/pipeline-rag",
+        "--output-dir",
+        out_s,
+        "--split-waves",
+        "--check",
+    ]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let check = run(&[
+        "render",
+        "examples/pipeline-rag",
+        "--output-dir",
+        out_s,
+        "--check",
+    ]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "a flat layout is not the split one"
+    );
+    let o = run(&[
+        "render",
+        "examples/pipeline-rag",
+        "--output-dir",
+        out_s,
+        "--split-waves",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
