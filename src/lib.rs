@@ -34,6 +34,7 @@ pub mod render;
 pub mod resolve;
 pub mod schema;
 pub mod source;
+pub mod status;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,37 @@ pub fn compile(sources: &Sources, facts: &Facts) -> Compilation {
 /// revision (what `nimc validate --base REV` reads with git). Resources that exist in both are
 /// checked for the changes the API server and the operator's webhook refuse on update.
 pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources>) -> Compilation {
+    run(sources, facts, base, false).1
+}
+
+/// The status the operator (or `nimc agent`) would write into each custom resource, computed
+/// from the resources, the objects nimc renders for them and the live objects `observed` in
+/// the cluster. `models` holds the model id each NIMService serves (`namespace/name` -> id, as
+/// read from its `/v1/models`); `now` is the time for condition transitions (RFC 3339). Pure:
+/// the caller supplies the observations and the clock.
+pub fn status(
+    sources: &Sources,
+    facts: &Facts,
+    observed: &status::Observed,
+    models: &BTreeMap<String, String>,
+    now: &str,
+) -> (Vec<status::CrStatus>, Compilation) {
+    let (input, compilation) = run(sources, facts, None, true);
+    if compilation.has_errors() {
+        return (Vec::new(), compilation);
+    }
+    let statuses = status::compute(&input, &compilation.objects, facts, observed, models, now);
+    (statuses, compilation)
+}
+
+/// The pure phases. The typed input is returned for callers that need it after rendering;
+/// its NIMServices move into the model while resolving, unless `keep_services` is set.
+fn run<'s>(
+    sources: &'s Sources,
+    facts: &Facts,
+    base: Option<&Sources>,
+    keep_services: bool,
+) -> (load::Input<'s>, Compilation) {
     let (mut input, mut diagnostics) = load::load(sources);
     let mut out = Compilation {
         ignored: input.ignored.clone(),
@@ -90,7 +122,11 @@ pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources
         diagnostics.extend(check::update::check(&old, &input));
     }
     if !diagnostics.iter().any(Diagnostic::is_error) {
+        let kept = keep_services.then(|| input.services.clone());
         let (model, diags) = resolve::resolve(&mut input, facts);
+        if let Some(services) = kept {
+            input.services = services;
+        }
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
             let objects = render::render(model, facts);
@@ -108,5 +144,5 @@ pub fn compile_with_base(sources: &Sources, facts: &Facts, base: Option<&Sources
     if out.has_errors() {
         out.objects.clear();
     }
-    out
+    (input, out)
 }

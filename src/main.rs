@@ -122,6 +122,26 @@ enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Print the status the operator (or `nimc agent`) would write into each resource.
+    ///
+    /// Reads the resources (PATH, as for render) and the live objects (--observed: what
+    /// `kubectl get deploy,lws,isvc,job,pvc,svc,ingress,computedomain,nimcache,nimservice -o yaml`
+    /// prints) and prints one YAML document per resource: apiVersion, kind, metadata (name,
+    /// namespace) and status. Exit status: 0, 1 input errors, 2 usage or I/O failure.
+    Status {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Multi-document YAML (or `kind: List`) of the live objects, with their status.
+        #[arg(long, value_name = "FILE", required = true)]
+        observed: Vec<PathBuf>,
+        /// The model a NIMService serves, as its /v1/models reports it. Repeatable. Without
+        /// one, status.model.name is empty (and, unlike the operator, Ready is not held back).
+        #[arg(long = "model", value_name = "NAMESPACE/NAME=MODEL_ID")]
+        models: Vec<String>,
+        /// The time written into conditions that change (RFC 3339). Default: now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
         /// The code, e.g. NIMC007.
@@ -174,8 +194,100 @@ fn main() -> ExitCode {
             base,
             exit_code,
         } => diff(&input, &base, exit_code),
+        Command::Status {
+            input,
+            observed,
+            models,
+            now,
+        } => status(&input, &observed, &models, now),
         Command::Explain { code } => explain(&code),
     }
+}
+
+fn status(
+    input: &InputArgs,
+    observed: &[PathBuf],
+    models: &[String],
+    now: Option<String>,
+) -> ExitCode {
+    let loaded = match load(input, None) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut live = Sources::default();
+    for p in observed {
+        match source::read_one(p) {
+            Ok(f) => live.files.push(f),
+            Err(e) => return fail(e),
+        }
+    }
+    let observed = match nimc::status::Observed::parse(&live) {
+        Ok(o) => o,
+        Err(d) => {
+            print_diagnostics(&[d], &live, input.format, input.verbose);
+            return ExitCode::from(1);
+        }
+    };
+    let mut ids = BTreeMap::new();
+    for m in models {
+        match m.split_once('=') {
+            Some((k, v)) if k.contains('/') => {
+                ids.insert(k.to_string(), v.to_string());
+            }
+            _ => {
+                return fail(format_args!(
+                    "--model {m}: expected NAMESPACE/NAME=MODEL_ID"
+                ));
+            }
+        }
+    }
+    let now = now.unwrap_or_else(rfc3339_now);
+    let (statuses, result) = nimc::status(&loaded.sources, &loaded.facts, &observed, &ids, &now);
+    print_diagnostics(
+        &result.diagnostics,
+        &loaded.sources,
+        input.format,
+        input.verbose,
+    );
+    if result.has_errors() {
+        return ExitCode::from(1);
+    }
+    let mut out = std::io::stdout().lock();
+    for (i, s) in statuses.iter().enumerate() {
+        let text = nimc::yaml::emit::to_string(&s.to_object());
+        let sep = if i == 0 { "" } else { "---\n" };
+        if let Err(e) = write!(out, "{sep}{text}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return ExitCode::SUCCESS;
+            }
+            return fail(e);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The current time as RFC 3339 UTC (the clock is read here, at the edge, only).
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn explain(code: &str) -> ExitCode {

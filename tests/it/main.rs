@@ -15,4 +15,5 @@ mod precommit;
 mod robustness;
 mod rules;
 mod schemas;
+mod status;
 mod support;

@@ -1,0 +1,768 @@
+//! Status: what the operator writes into each custom resource's `status`, computed the way it
+//! computes it (`validation-status-nemo.md` §2), from the resources, the objects nimc renders
+//! for them and the live objects observed in the cluster. `nimc status --observed` runs this
+//! offline and `nimc agent` (later) writes it; both call [`compute`], which is pure: the
+//! observations, the model ids and the clock come from the caller.
+//!
+//! Where nimc differs from the operator (see `docs/deviations.md`): `availableReplicas` is
+//! filled; a missing model id does not hold back `Ready`; a NIMCache Job that still retries
+//! after a pod failure is `InProgress`, not `Failed`; the readiness of a NIMService is read from
+//! the workload nimc renders for it (a Deployment for `multiNode` with pipeline parallelism 1);
+//! a `Drifted` condition says when the live objects are not what nimc renders.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::api::API_VERSION;
+use crate::diagnostic::Diagnostic;
+use crate::facts::Facts;
+use crate::load::{Input, Origin};
+use crate::render::Rendered;
+use crate::source::Sources;
+use crate::yaml::{self, Limits};
+
+/// Live objects, by kind, namespace and name (what `kubectl get ... -o yaml` prints).
+#[derive(Debug, Default)]
+pub struct Observed {
+    objects: BTreeMap<(String, String, String), Value>,
+}
+
+impl Observed {
+    /// Read every document of `sources`; a `kind: List` (or any document with `items`) counts
+    /// as its items. Documents without a kind and a name are skipped.
+    pub fn parse(sources: &Sources) -> Result<Observed, Diagnostic> {
+        let mut observed = Observed::default();
+        for (i, file) in sources.files.iter().enumerate() {
+            let docs = yaml::parse_documents(&file.text, Limits::default()).map_err(|e| {
+                Diagnostic::new("NIMC001", e.message)
+                    .at(
+                        i,
+                        yaml::Span {
+                            start: e.pos,
+                            end: e.pos,
+                        },
+                    )
+                    .help("the observed objects must be YAML, as kubectl get -o yaml prints them")
+            })?;
+            for node in &docs {
+                let Ok(doc) = yaml::de::from_node::<Value>(node) else {
+                    continue;
+                };
+                match doc.get("items").and_then(Value::as_array) {
+                    Some(items) => items.iter().for_each(|o| observed.insert(o.clone())),
+                    None => observed.insert(doc),
+                }
+            }
+        }
+        Ok(observed)
+    }
+
+    fn insert(&mut self, o: Value) {
+        let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let (kind, name) = (field(&o["kind"]), field(&o["metadata"]["name"]));
+        if !kind.is_empty() && !name.is_empty() {
+            let ns = field(&o["metadata"]["namespace"]);
+            self.objects.insert((kind, ns, name), o);
+        }
+    }
+
+    /// The live object, if observed.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+    }
+}
+
+/// The status of one custom resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrStatus {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub status: Value,
+}
+
+impl CrStatus {
+    /// The resource as the status subresource takes it: type, name and `status`.
+    pub fn to_object(&self) -> Value {
+        json!({
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "status": self.status,
+        })
+    }
+}
+
+/// The status of every NIMCache, NIMService (standalone or lowered from a pipeline) and
+/// NIMPipeline of the input, in that order (a NIMService's status reads its NIMCache's).
+pub fn compute(
+    input: &Input,
+    objects: &[Rendered],
+    facts: &Facts,
+    observed: &Observed,
+    models: &BTreeMap<String, String>,
+    now: &str,
+) -> Vec<CrStatus> {
+    let ns_of = |ns: &str| match ns {
+        "" => facts.default_namespace.clone(),
+        n => n.to_string(),
+    };
+    let ctx = Context {
+        observed,
+        objects,
+        now,
+    };
+    let mut out = Vec::new();
+    let mut cache_states: BTreeMap<(String, String), String> = BTreeMap::new();
+    for c in &input.caches {
+        let ns = ns_of(c.object.namespace());
+        let name = c.object.name().to_string();
+        let previous = observed.get("NIMCache", &ns, &name).map(|o| &o["status"]);
+        let status = ctx.cache(c.origin, previous);
+        cache_states.insert(
+            (ns.clone(), name.clone()),
+            status["state"].as_str().unwrap_or_default().to_string(),
+        );
+        out.push(CrStatus {
+            kind: "NIMCache",
+            namespace: ns,
+            name,
+            status,
+        });
+    }
+    let mut service_states: BTreeMap<Origin, String> = BTreeMap::new();
+    for s in &input.services {
+        let ns = ns_of(s.object.namespace());
+        let name = s.object.name().to_string();
+        let previous = observed.get("NIMService", &ns, &name).map(|o| &o["status"]);
+        let model = models.get(&format!("{ns}/{name}")).cloned();
+        let status = ctx.service(
+            &s.object.spec,
+            s.origin,
+            (&ns, &name),
+            previous,
+            &cache_states,
+            model,
+        );
+        service_states.insert(
+            s.origin,
+            status["state"].as_str().unwrap_or_default().to_string(),
+        );
+        if s.origin.service.is_none() {
+            out.push(CrStatus {
+                kind: "NIMService",
+                namespace: ns,
+                name,
+                status,
+            });
+        }
+    }
+    for p in &input.pipelines {
+        let ns = ns_of(p.object.namespace());
+        let mut states = serde_json::Map::new();
+        for (i, svc) in p.object.spec.services.iter().enumerate() {
+            if svc.enabled != Some(true) {
+                continue;
+            }
+            let origin = Origin {
+                service: Some(i),
+                ..p.origin
+            };
+            let state = service_states
+                .get(&origin)
+                .cloned()
+                .unwrap_or_else(|| "NotReady".into());
+            states.insert(svc.name.clone(), Value::String(state));
+        }
+        let all = |s: &str| states.values().all(|v| v == s);
+        let state = if states.values().any(|v| v == "Failed") {
+            "Failed"
+        } else if all("Ready") {
+            "Ready"
+        } else {
+            "NotReady"
+        };
+        out.push(CrStatus {
+            kind: "NIMPipeline",
+            namespace: ns,
+            name: p.object.name().to_string(),
+            status: json!({"state": state, "states": states}),
+        });
+    }
+    out
+}
+
+struct Context<'a> {
+    observed: &'a Observed,
+    objects: &'a [Rendered],
+    now: &'a str,
+}
+
+impl Context<'_> {
+    /// The objects nimc renders for the resource at `origin`.
+    fn rendered(&self, origin: Origin) -> impl Iterator<Item = &Rendered> {
+        self.objects
+            .iter()
+            .filter(move |r| r.origin == Some(origin))
+    }
+
+    fn live(&self, r: &Rendered) -> Option<&Value> {
+        self.observed.get(r.kind, &r.namespace, &r.name)
+    }
+
+    /// A NIMCache: its state follows the caching Job (§2.3).
+    fn cache(&self, origin: Origin, previous: Option<&Value>) -> Value {
+        let job = self.rendered(origin).find(|r| r.kind == "Job");
+        let live = job.and_then(|j| self.live(j));
+        let pvc = self
+            .rendered(origin)
+            .find(|r| r.kind == "PersistentVolumeClaim")
+            .map(|r| r.name.clone());
+        let count = |f: &str| live.and_then(|j| j["status"][f].as_i64()).unwrap_or(0);
+        let job_failed = live.is_some_and(|j| has_condition(&j["status"], "Failed", "True"));
+        let (state, conditions): (&str, Vec<Condition>) = match live {
+            None => (
+                "Pending",
+                vec![cond(
+                    "NIM_CACHE_JOB_PENDING",
+                    true,
+                    "JobPending",
+                    "The Job to cache NIM is in pending state",
+                )],
+            ),
+            Some(_) if count("succeeded") > 0 => (
+                "Ready",
+                vec![
+                    cond(
+                        "NIM_CACHE_JOB_CREATED",
+                        true,
+                        "JobCreated",
+                        "The Job to cache NIM has been created",
+                    ),
+                    cond(
+                        "NIM_CACHE_JOB_COMPLETED",
+                        true,
+                        "JobCompleted",
+                        "The Job to cache NIM has successfully completed",
+                    ),
+                ],
+            ),
+            Some(_) if job_failed => (
+                "Failed",
+                vec![
+                    cond(
+                        "NIM_CACHE_JOB_CREATED",
+                        true,
+                        "JobCreated",
+                        "The Job to cache NIM has been created",
+                    ),
+                    cond(
+                        "NIM_CACHE_JOB_COMPLETED",
+                        false,
+                        "JobFailed",
+                        "The Job to cache NIM has failed",
+                    ),
+                ],
+            ),
+            Some(_) if count("active") > 0 => (
+                "InProgress",
+                vec![
+                    cond(
+                        "NIM_CACHE_JOB_CREATED",
+                        true,
+                        "JobCreated",
+                        "The Job to cache NIM has been created",
+                    ),
+                    cond(
+                        "NIM_CACHE_JOB_PENDING",
+                        false,
+                        "JobRunning",
+                        "The Job to cache NIM is in progress",
+                    ),
+                ],
+            ),
+            Some(_) => (
+                "Pending",
+                vec![
+                    cond(
+                        "NIM_CACHE_JOB_CREATED",
+                        true,
+                        "JobCreated",
+                        "The Job to cache NIM has been created",
+                    ),
+                    cond(
+                        "NIM_CACHE_JOB_PENDING",
+                        true,
+                        "JobPending",
+                        "The Job to cache NIM is in pending state",
+                    ),
+                ],
+            ),
+        };
+        let mut status = serde_json::Map::new();
+        status.insert("state".into(), state.into());
+        // The claim name is known once the cache is ready (as the operator sets it).
+        let claim = pvc.or_else(|| job.and_then(claim_of_job));
+        if state == "Ready"
+            && let Some(c) = claim
+        {
+            status.insert("pvc".into(), c.into());
+        }
+        // Profiles (and NIMBuild's additions) and the cache type come from the cluster.
+        for keep in ["profiles", "type"] {
+            if let Some(v) = previous.and_then(|p| p.get(keep)).filter(|v| !v.is_null()) {
+                status.insert(keep.into(), v.clone());
+            }
+        }
+        let mut conditions = conditions;
+        conditions.extend(self.drift(origin));
+        status.insert("conditions".into(), self.conditions(conditions, previous));
+        Value::Object(status)
+    }
+
+    /// A NIMService (§2.2): NIMCache gating, then the readiness of its workload, the model
+    /// endpoints and the replicas.
+    fn service(
+        &self,
+        spec: &crate::api::NimServiceSpec,
+        origin: Origin,
+        (ns, name): (&str, &str),
+        previous: Option<&Value>,
+        caches: &BTreeMap<(String, String), String>,
+        model_id: Option<String>,
+    ) -> Value {
+        let mut status = serde_json::Map::new();
+        // The operator keeps the last model block when the service is no longer ready.
+        if let Some(m) = previous
+            .and_then(|p| p.get("model"))
+            .filter(|v| !v.is_null())
+        {
+            status.insert("model".into(), m.clone());
+        }
+        let gate = spec
+            .storage
+            .nim_cache
+            .as_ref()
+            .filter(|c| !c.name.is_empty())
+            .and_then(|c| {
+                let state = caches.get(&(ns.to_string(), c.name.clone()));
+                match state.map(String::as_str) {
+                    None => Some((
+                        "Failed",
+                        "NIMCacheNotFound",
+                        format!("NIMCache {} not found", c.name),
+                    )),
+                    Some("Failed") => Some(("Failed", "NIMCacheFailed", String::new())),
+                    Some("Ready") => None,
+                    Some(_) => Some((
+                        "NotReady",
+                        "NIMCacheNotReady",
+                        format!("NIMCache {} not ready", c.name),
+                    )),
+                }
+            });
+        let workload = self.rendered(origin).find(|r| {
+            matches!(
+                r.kind,
+                "Deployment" | "LeaderWorkerSet" | "InferenceService"
+            )
+        });
+        let (state, reason, message) = match gate {
+            Some(g) => g,
+            None => {
+                let (ready, message) = match workload {
+                    Some(w) => readiness(w, self.live(w)),
+                    None => (false, String::new()),
+                };
+                if ready {
+                    let endpoints = self.endpoints(spec, origin, ns, name, workload);
+                    let mut model = endpoints;
+                    model.insert("name".into(), model_id.unwrap_or_default().into());
+                    status.insert("model".into(), Value::Object(model));
+                    ("Ready", "Ready", message)
+                } else {
+                    ("NotReady", "NotReady", message)
+                }
+            }
+        };
+        let conditions = match state {
+            "Ready" => vec![
+                cond("Ready", true, reason, &message),
+                cond("Failed", false, "Ready", ""),
+            ],
+            "NotReady" => vec![
+                cond("Ready", false, reason, &message),
+                cond("Failed", false, "Ready", &message),
+            ],
+            _ => vec![
+                cond("Ready", false, "Failed", ""),
+                cond("Failed", true, reason, &message),
+            ],
+        };
+        let mut conditions = conditions;
+        conditions.extend(self.drift(origin));
+        status.insert("conditions".into(), self.conditions(conditions, previous));
+        status.insert("state".into(), state.into());
+        if let Some(n) = workload
+            .and_then(|w| self.live(w))
+            .and_then(available_replicas)
+        {
+            status.insert("availableReplicas".into(), n.into());
+        }
+        if let Some(cd) = self
+            .rendered(origin)
+            .find(|r| r.kind == "ComputeDomain")
+            .and_then(|r| self.live(r))
+            .or_else(|| {
+                let domain = spec.multi_node.as_ref()?.compute_domain.as_ref()?;
+                let cd_name = domain.name.as_deref().filter(|n| !n.is_empty())?;
+                self.observed.get("ComputeDomain", ns, cd_name)
+            })
+        {
+            let nodes: Vec<Value> = cd["status"]["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| json!({"name": n["name"], "cliqueID": n["cliqueID"], "status": n["status"]}))
+                .collect();
+            let mut s = json!({"name": cd["metadata"]["name"], "nodes": nodes});
+            if let Some(st) = cd["status"]["status"].as_str() {
+                s["status"] = st.into();
+            }
+            status.insert("computeDomainStatus".into(), s);
+        }
+        Value::Object(status)
+    }
+
+    /// `status.model` endpoints: the Service's cluster IP and port, and the external host of
+    /// the Ingress or LoadBalancer (KServe: the InferenceService's URLs).
+    fn endpoints(
+        &self,
+        spec: &crate::api::NimServiceSpec,
+        origin: Origin,
+        ns: &str,
+        name: &str,
+        workload: Option<&Rendered>,
+    ) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        if let Some(isvc) = workload
+            .filter(|w| w.kind == "InferenceService")
+            .and_then(|w| self.live(w))
+        {
+            m.insert(
+                "clusterEndpoint".into(),
+                isvc["status"]["address"]["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            );
+            m.insert(
+                "externalEndpoint".into(),
+                isvc["status"]["url"].as_str().unwrap_or_default().into(),
+            );
+            return m;
+        }
+        let port = spec
+            .expose
+            .service
+            .as_ref()
+            .and_then(|s| s.port)
+            .unwrap_or(crate::defaults::DEFAULT_PORT);
+        let svc = self
+            .rendered(origin)
+            .find(|r| r.kind == "Service")
+            .and_then(|r| self.live(r))
+            .or_else(|| self.observed.get("Service", ns, name));
+        let cluster = svc
+            .and_then(|s| s["spec"]["clusterIP"].as_str())
+            .filter(|ip| !ip.is_empty())
+            .map_or(String::new(), |ip| format!("{ip}:{port}"));
+        let ingress_on = spec
+            .expose
+            .router
+            .as_ref()
+            .and_then(|r| r.ingress.as_ref())
+            .is_some_and(|i| !i.ingress_class.is_empty())
+            || spec
+                .expose
+                .ingress
+                .as_ref()
+                .is_some_and(|i| i.enabled == Some(true));
+        let external = if ingress_on {
+            let ing = self.observed.get("Ingress", ns, name);
+            let host = ing.and_then(|i| {
+                i["spec"]["rules"].as_array()?.iter().find_map(|rule| {
+                    let paths = rule["http"]["paths"].as_array()?;
+                    paths
+                        .iter()
+                        .any(|p| p["backend"]["service"]["name"] == name)
+                        .then(|| rule["host"].as_str().map(str::to_string))
+                        .flatten()
+                })
+            });
+            host.or_else(|| {
+                let lb = &ing?["status"]["loadBalancer"]["ingress"][0];
+                lb["hostname"]
+                    .as_str()
+                    .or(lb["ip"].as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+        } else if svc.is_some_and(|s| s["spec"]["type"] == "LoadBalancer") {
+            // The operator reads the deprecated spec.loadBalancerIP (usually empty).
+            let ip = svc
+                .and_then(|s| s["spec"]["loadBalancerIP"].as_str())
+                .unwrap_or_default();
+            format!("{ip}:{port}")
+        } else {
+            String::new()
+        };
+        m.insert("clusterEndpoint".into(), cluster.into());
+        m.insert("externalEndpoint".into(), external.into());
+        m
+    }
+
+    /// The `Drifted` condition: True when a rendered object is missing from the cluster or a
+    /// field nimc sets has another value there.
+    fn drift(&self, origin: Origin) -> Option<Condition> {
+        // With an HPA, the replica count of the Deployment is the HPA's to set.
+        let autoscaled = self
+            .rendered(origin)
+            .any(|r| r.kind == "HorizontalPodAutoscaler");
+        let mut differ = Vec::new();
+        let mut any = false;
+        for r in self.rendered(origin) {
+            any = true;
+            let Some(live) = self.live(r) else {
+                differ.push(format!("{}/{} is missing", r.kind, r.name));
+                continue;
+            };
+            let Some(mut want) = object_json(&r.yaml) else {
+                continue;
+            };
+            if autoscaled
+                && r.kind == "Deployment"
+                && let Some(spec) = want["spec"].as_object_mut()
+            {
+                spec.remove("replicas");
+            }
+            if let Some(path) = first_mismatch(&want, live, String::new()) {
+                differ.push(format!("{}/{} differs at {path}", r.kind, r.name));
+            }
+        }
+        if !any {
+            return None;
+        }
+        Some(match differ.is_empty() {
+            true => cond("Drifted", false, "InSync", ""),
+            false => {
+                let shown: Vec<&str> = differ.iter().take(5).map(String::as_str).collect();
+                let more = differ.len().saturating_sub(5);
+                let mut msg = shown.join("; ");
+                if more > 0 {
+                    msg.push_str(&format!("; and {more} more"));
+                }
+                cond("Drifted", true, "LiveObjectsDiffer", &msg)
+            }
+        })
+    }
+
+    /// Conditions as the API stores them, keeping each one's `lastTransitionTime` while its
+    /// status does not change (as `meta.SetStatusCondition` does).
+    fn conditions(&self, wanted: Vec<Condition>, previous: Option<&Value>) -> Value {
+        let before = previous
+            .and_then(|p| p["conditions"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        let list: Vec<Value> = wanted
+            .into_iter()
+            .map(|c| {
+                let status = if c.status { "True" } else { "False" };
+                let since = before
+                    .iter()
+                    .find(|b| b["type"] == c.kind && b["status"] == status)
+                    .and_then(|b| b["lastTransitionTime"].as_str())
+                    .unwrap_or(self.now);
+                json!({
+                    "type": c.kind,
+                    "status": status,
+                    "reason": c.reason,
+                    "message": c.message,
+                    "lastTransitionTime": since,
+                })
+            })
+            .collect();
+        Value::Array(list)
+    }
+}
+
+struct Condition {
+    kind: String,
+    status: bool,
+    reason: String,
+    message: String,
+}
+
+fn cond(kind: &str, status: bool, reason: &str, message: &str) -> Condition {
+    Condition {
+        kind: kind.into(),
+        status,
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
+fn has_condition(status: &Value, kind: &str, value: &str) -> bool {
+    status["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == value))
+}
+
+/// The claim a cache Job mounts (when nimc does not create the PVC itself).
+fn claim_of_job(job: &Rendered) -> Option<String> {
+    let doc = object_json(&job.yaml)?;
+    doc["spec"]["template"]["spec"]["volumes"]
+        .as_array()?
+        .iter()
+        .find_map(|v| {
+            v["persistentVolumeClaim"]["claimName"]
+                .as_str()
+                .map(str::to_string)
+        })
+}
+
+/// Whether a workload is ready, and the operator's message for it (§2.2 tables).
+fn readiness(w: &Rendered, live: Option<&Value>) -> (bool, String) {
+    let name = &w.name;
+    let Some(live) = live else {
+        return match w.kind {
+            "InferenceService" => (
+                false,
+                format!("Waiting for InferenceService \"{name}\" creation"),
+            ),
+            _ => (false, String::new()),
+        };
+    };
+    let st = &live["status"];
+    match w.kind {
+        "InferenceService" => {
+            let predictor = st["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "PredictorReady"));
+            match predictor {
+                Some(c) => (
+                    c["status"] == "True",
+                    c["message"].as_str().unwrap_or_default().to_string(),
+                ),
+                None => (
+                    false,
+                    format!(
+                        "Waiting for InferenceService \"{name}\" reporting Predictor readiness"
+                    ),
+                ),
+            }
+        }
+        "LeaderWorkerSet" => {
+            if live["spec"]["replicas"].as_i64().unwrap_or(0) == 0 {
+                (false, format!("leaderworkerset \"{name}\" is scaled down"))
+            } else if has_condition(st, "Available", "True") {
+                (true, format!("leaderworkerset \"{name}\" is ready"))
+            } else {
+                (false, format!("leaderworkerset \"{name}\" is not ready"))
+            }
+        }
+        _ => {
+            let replicas = live["spec"]["replicas"].as_i64().unwrap_or(0);
+            let updated = st["updatedReplicas"].as_i64().unwrap_or(0);
+            let available = st["availableReplicas"].as_i64().unwrap_or(0);
+            let deadline = st["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"
+                })
+            });
+            if replicas == 0 {
+                (false, format!("deployment \"{name}\" is scaled down"))
+            } else if deadline {
+                (
+                    false,
+                    format!("deployment \"{name}\" exceeded its progress deadline"),
+                )
+            } else if updated < replicas {
+                (
+                    false,
+                    format!(
+                        "Waiting for deployment \"{name}\" rollout to finish: {updated} out of {replicas} new replicas have been updated...\n"
+                    ),
+                )
+            } else if available < updated {
+                (
+                    false,
+                    format!(
+                        "Waiting for deployment \"{name}\" rollout to finish: {available} of {updated} updated replicas are available...\n"
+                    ),
+                )
+            } else {
+                (
+                    true,
+                    format!("deployment \"{name}\" successfully rolled out\n"),
+                )
+            }
+        }
+    }
+}
+
+/// The replicas serving: a Deployment's `availableReplicas`, a LeaderWorkerSet's
+/// `readyReplicas` (groups).
+fn available_replicas(live: &Value) -> Option<i64> {
+    let st = &live["status"];
+    st["availableReplicas"]
+        .as_i64()
+        .or_else(|| st["readyReplicas"].as_i64())
+        .or_else(|| {
+            live["kind"]
+                .as_str()
+                .filter(|k| *k == "Deployment")
+                .map(|_| 0)
+        })
+}
+
+fn object_json(yaml_text: &str) -> Option<Value> {
+    let docs = yaml::parse_documents(yaml_text, Limits::default()).ok()?;
+    yaml::de::from_node(docs.first()?).ok()
+}
+
+/// The first place where `want` (a rendered object) is not in `live`: every field nimc sets
+/// must be there with the same value; fields the cluster adds are ignored. Lists compare item
+/// by item. `status` and the server's metadata are not compared.
+fn first_mismatch(want: &Value, live: &Value, at: String) -> Option<String> {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().find_map(|(k, v)| {
+            if at.is_empty() && k == "status" {
+                return None;
+            }
+            let path = format!("{at}/{}", yaml::escape_segment(k));
+            match l.get(k) {
+                None if v.is_null() => None,
+                None => Some(path),
+                Some(lv) => first_mismatch(v, lv, path),
+            }
+        }),
+        (Value::Array(w), Value::Array(l)) => {
+            if w.len() != l.len() {
+                return Some(at);
+            }
+            w.iter()
+                .zip(l)
+                .enumerate()
+                .find_map(|(i, (a, b))| first_mismatch(a, b, format!("{at}/{i}")))
+        }
+        (Value::Number(a), Value::Number(b)) => (a.as_f64() != b.as_f64()).then_some(at),
+        // Quantities and ports may come back as numbers or strings.
+        (Value::String(a), Value::Number(b)) | (Value::Number(b), Value::String(a)) => {
+            (a != &b.to_string()).then_some(at)
+        }
+        (a, b) => (a != b).then_some(at),
+    }
+}
