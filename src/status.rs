@@ -67,6 +67,18 @@ impl Observed {
         }
     }
 
+    /// Every observed object of `kind` in `namespace`.
+    fn in_namespace<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a Value> {
+        self.objects
+            .iter()
+            .filter(move |((k, ns, _), _)| k == kind && ns == namespace)
+            .map(|(_, o)| o)
+    }
+
     /// The live object, if observed.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&Value> {
         self.objects
@@ -376,6 +388,9 @@ impl Context<'_> {
                     Some(w) => readiness(w, self.live(w)),
                     None => (false, String::new()),
                 };
+                if let Some(dra) = workload.and_then(|w| self.dra_statuses(w, ns)) {
+                    status.insert("draResourceStatuses".into(), dra);
+                }
                 if ready {
                     let endpoints = self.endpoints(spec, origin, ns, name, workload);
                     let mut model = endpoints;
@@ -434,6 +449,61 @@ impl Context<'_> {
             status.insert("computeDomainStatus".into(), s);
         }
         Value::Object(status)
+    }
+
+    /// `status.draResourceStatuses`: one entry per pod resource claim of the workload nimc
+    /// renders; a claim by name reports that ResourceClaim, a template reports the claims the
+    /// cluster made from it (annotated with the pod claim name), oldest first.
+    fn dra_statuses(&self, workload: &Rendered, ns: &str) -> Option<Value> {
+        let doc = object_json(&workload.yaml)?;
+        let pod = match workload.kind {
+            "LeaderWorkerSet" => &doc["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"],
+            _ => &doc["spec"]["template"]["spec"],
+        };
+        let claims = pod["resourceClaims"].as_array().filter(|c| !c.is_empty())?;
+        let mut out = Vec::new();
+        for c in claims {
+            let pod_claim = c["name"].as_str().unwrap_or_default();
+            if let Some(claim) = c["resourceClaimName"].as_str() {
+                // The operator writes no DRA status while a named claim is missing.
+                let live = self.observed.get("ResourceClaim", ns, claim)?;
+                out.push(json!({
+                    "name": pod_claim,
+                    "resourceClaimStatus": {"name": claim, "state": claim_state(live)},
+                }));
+            } else if let Some(template) = c["resourceClaimTemplateName"].as_str() {
+                let mut made: Vec<&Value> = self
+                    .observed
+                    .in_namespace("ResourceClaim", ns)
+                    .filter(|rc| {
+                        rc["metadata"]["annotations"]["resource.kubernetes.io/pod-claim-name"]
+                            == pod_claim
+                    })
+                    .collect();
+                made.sort_by_key(|rc| {
+                    (
+                        rc["metadata"]["creationTimestamp"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        rc["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                });
+                let statuses: Vec<Value> = made
+                    .iter()
+                    .map(|rc| json!({"name": rc["metadata"]["name"], "state": claim_state(rc)}))
+                    .collect();
+                let mut t = json!({"name": template});
+                if !statuses.is_empty() {
+                    t["resourceClaimStatuses"] = Value::Array(statuses);
+                }
+                out.push(json!({"name": pod_claim, "resourceClaimTemplateStatus": t}));
+            }
+        }
+        Some(Value::Array(out))
     }
 
     /// `status.model` endpoints: the Service's cluster IP and port, and the external host of
@@ -631,6 +701,31 @@ fn claim_of_job(job: &Rendered) -> Option<String> {
                 .as_str()
                 .map(str::to_string)
         })
+}
+
+/// A ResourceClaim's state as the operator spells it: `deleted`, `pending`, `allocated`,
+/// `reserved`, comma-joined.
+fn claim_state(rc: &Value) -> String {
+    let deleted = !rc["metadata"]["deletionTimestamp"].is_null();
+    let allocated = !rc["status"]["allocation"].is_null();
+    let reserved = allocated
+        && rc["status"]["reservedFor"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty());
+    let mut parts = Vec::new();
+    if deleted {
+        parts.push("deleted");
+    }
+    if !allocated && !deleted {
+        parts.push("pending");
+    }
+    if allocated {
+        parts.push("allocated");
+    }
+    if reserved {
+        parts.push("reserved");
+    }
+    parts.join(",")
 }
 
 /// Whether a workload is ready, and the operator's message for it (§2.2 tables).

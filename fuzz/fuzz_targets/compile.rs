@@ -1,5 +1,5 @@
 //! The whole compile path on arbitrary text: YAML front end, typing, checks, update rules
-//! against a base revision, resolving, rendering and writing YAML. nimc must never panic;
+//! against a base revision, resolving, rendering, writing YAML, and the status logic. nimc must never panic;
 //! when it renders, its own output must read back as YAML.
 //!
 //! The input is one file; a line `#--- base` splits it into the new text and the text at the
@@ -27,6 +27,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = nimc::diagnostic::print_human(d, &sources);
         let _ = nimc::diagnostic::print_github(d, &sources);
         let _ = nimc::diagnostic::print_json(d, &sources);
+    }
+    // The status logic, with the input itself as the observed cluster.
+    if let Ok(observed) = nimc::status::Observed::parse(&sources) {
+        let _ = nimc::status(
+            &sources,
+            &Facts::default(),
+            &observed,
+            &Default::default(),
+            "2026-01-01T00:00:00Z",
+        );
     }
     if !c.objects.is_empty() {
         let out = nimc::manifest::to_yaml(&c.objects);
