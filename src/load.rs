@@ -263,7 +263,22 @@ fn load_file(file: usize, text: &str) -> FileResult {
                     format!("{} {}: {}", kind.as_str(), e.pointer(), e.message),
                 )
                 .at(file, span);
-                if let Some(h) = e.help {
+                let pointer = e.pointer();
+                let unknown = e
+                    .message
+                    .strip_prefix("unknown field `")
+                    .and_then(|m| m.split('`').next());
+                let (parent, _) = pointer.rsplit_once('/').unwrap_or(("", ""));
+                let moved = unknown
+                    .filter(|_| {
+                        e.help
+                            .as_deref()
+                            .is_none_or(|h| !h.starts_with("did you mean"))
+                    })
+                    .and_then(|field| crate::schema::misplaced_field(kind, parent, field));
+                if let Some(path) = moved {
+                    d = d.help(format!("this field belongs at {path}; move it there"));
+                } else if let Some(h) = e.help {
                     d = d.help(h);
                 } else {
                     d = d.help(format!(

@@ -329,6 +329,53 @@ fn structural(v: &mut Value) {
     each_subschema(m, structural);
 }
 
+/// Every property path of a kind (`/spec/expose/router`, arrays as `*`), computed once.
+pub fn field_paths(kind: Kind) -> &'static [String] {
+    static PATHS: [std::sync::OnceLock<Vec<String>>; 3] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let slot = match kind {
+        Kind::NimService => 0,
+        Kind::NimCache => 1,
+        Kind::NimPipeline => 2,
+    };
+    PATHS[slot].get_or_init(|| {
+        let crd = crd(kind);
+        let mut out = Vec::new();
+        property_paths(
+            &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+            "",
+            &mut out,
+        );
+        out
+    })
+}
+
+/// Where an unknown field probably belongs: the nearest place below `parent` (a JSON pointer
+/// into the document, list indices allowed) where the kind has a field named `field`, as a
+/// dotted path (`spec.expose.router`).
+pub fn misplaced_field(kind: Kind, parent: &str, field: &str) -> Option<String> {
+    let generic: String = parent
+        .split('/')
+        .map(|seg| match seg.parse::<usize>() {
+            Ok(_) => "*",
+            Err(_) => seg,
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    field_paths(kind)
+        .iter()
+        .filter(|p| p.starts_with(&format!("{generic}/")) && p.ends_with(&format!("/{field}")))
+        .min_by_key(|p| (p.len(), p.as_str()))
+        .map(|p| {
+            p.trim_start_matches('/')
+                .replace('/', ".")
+                .replace(".*", "[]")
+        })
+}
+
 /// Every property path of a schema (`/spec/expose/service/port`, arrays as `*`), for the
 /// parity test against NVIDIA's CRDs.
 pub fn property_paths(schema: &Value, prefix: &str, out: &mut Vec<String>) {

@@ -106,6 +106,22 @@ fn unknown_fields_are_errors_with_a_suggestion() {
     assert!(e.contains("unknown field `replica`"), "{e}");
     assert!(e.contains("svc.yaml:11:3"), "{e}");
     assert!(e.contains("did you mean `replicas`?"), "{e}");
+    // A block at the wrong level (the operator's own ingress sample): where it belongs.
+    fs::write(
+        tmp.path().join("svc.yaml"),
+        SERVICE.replace(
+            "  storage:",
+            "  router:\n    hostDomainName: example.com\n  storage:",
+        ),
+    )
+    .unwrap();
+    let o = run(&["render", "svc.yaml"], Some(tmp.path()), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("this field belongs at spec.expose.router"),
+        "{e}"
+    );
 }
 
 #[test]
