@@ -360,16 +360,37 @@ pub fn check(kind: Kind, doc: &Node, file: usize) -> Vec<Diagnostic> {
         }
     };
     each(table, spec, spec_key, "spec");
-    if kind == Kind::NimPipeline {
-        visit(
+    match kind {
+        Kind::NimService => each(embedded(Kind::NimService), spec, spec_key, "spec"),
+        Kind::NimCache => each(embedded(Kind::NimCache), spec, spec_key, "spec"),
+        Kind::NimPipeline => visit(
             spec,
             spec.span,
             "/services/*/spec",
             "spec".into(),
-            &mut |svc, at, field| each(SERVICE_SPEC, svc, at, &field),
-        );
+            &mut |svc, at, field| {
+                each(SERVICE_SPEC, svc, at, &field);
+                each(embedded(Kind::NimService), svc, at, &field);
+            },
+        ),
     }
     out
+}
+
+/// The required fields of the embedded Kubernetes types ([`super::embedded`]) as rules.
+fn embedded(kind: Kind) -> &'static [(&'static str, Rule)] {
+    static SERVICE: OnceLock<Vec<(&'static str, Rule)>> = OnceLock::new();
+    static CACHE: OnceLock<Vec<(&'static str, Rule)>> = OnceLock::new();
+    let (slot, table) = match kind {
+        Kind::NimCache => (&CACHE, super::embedded::CACHE_SPEC),
+        _ => (&SERVICE, super::embedded::SERVICE_SPEC),
+    };
+    slot.get_or_init(|| {
+        table
+            .iter()
+            .map(|(path, keys)| (*path, Rule::Required(keys)))
+            .collect()
+    })
 }
 
 /// Call `f` with every node at `path` under `node`, where to report it (the key of a mapping

@@ -8,6 +8,7 @@
 
 pub mod common;
 pub mod constraints;
+pub mod embedded;
 pub mod nimcache;
 pub mod nimpipeline;
 pub mod nimservice;
