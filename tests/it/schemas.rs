@@ -498,3 +498,46 @@ fn generated_crds_have_the_upstream_constraints() {
         );
     }
 }
+
+/// Every required field nimc enforces on the embedded Kubernetes types is required by NVIDIA's
+/// CRD at the same place too: nimc never refuses what the API server accepts.
+#[test]
+fn embedded_required_fields_match_nvidias_crds() {
+    let Some(shared) = crate::support::shared() else {
+        return;
+    };
+    for (table, file) in [
+        (
+            nimc::api::embedded::SERVICE_SPEC,
+            "apps.nvidia.com_nimservices.yaml",
+        ),
+        (
+            nimc::api::embedded::CACHE_SPEC,
+            "apps.nvidia.com_nimcaches.yaml",
+        ),
+    ] {
+        let text = std::fs::read_to_string(shared.join("upstream-crds/nim").join(file)).unwrap();
+        let crd = crate::support::yaml_docs(&text).remove(0);
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        for (path, keys) in table {
+            let mut node = spec;
+            for seg in path.trim_start_matches('/').split('/') {
+                node = if seg == "*" {
+                    node.get("items").unwrap_or(&node["additionalProperties"])
+                } else {
+                    &node["properties"][seg]
+                };
+            }
+            let required: Vec<&str> = node["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|k| k.as_str()).collect())
+                .unwrap_or_default();
+            for k in *keys {
+                assert!(
+                    required.contains(k),
+                    "{file} {path}: `{k}` is not required upstream"
+                );
+            }
+        }
+    }
+}
