@@ -18,6 +18,8 @@
 //! [`compile`] runs the pure phases; it stops before rendering when any error was found, so
 //! rendering never sees invalid input and cannot fail.
 
+#[cfg(feature = "agent")]
+pub mod agent;
 pub mod api;
 pub mod check;
 pub mod defaults;

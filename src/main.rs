@@ -142,11 +142,81 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
     },
+    /// Run the in-cluster status agent (built with `--features agent`).
+    ///
+    /// Watches NIMService, NIMCache and NIMPipeline resources and the objects nimc rendered for
+    /// them (by the app.kubernetes.io/managed-by label), and writes each resource's status
+    /// through the status subresource as the operator would; it never writes a spec or a
+    /// workload. Uses the in-cluster service account, or KUBECONFIG outside a cluster. Exits 0
+    /// on SIGTERM or SIGINT (after releasing its lease), 1 when it cannot run (the NVIDIA
+    /// operator manages the resources, missing permissions, ...), 2 on usage errors.
+    Agent(AgentArgs),
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
         /// The code, e.g. NIMC007.
         code: String,
     },
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// Cluster facts file: the same one `nimc render` uses, so statuses and drift are judged
+    /// against the objects it renders.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+    /// Watch only this namespace (repeatable). Default: all namespaces.
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    namespaces: Vec<String>,
+    /// Where /healthz and /readyz are served.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: std::net::SocketAddr,
+    /// Where /metrics is served (may equal --health-addr).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Run without leader election (only safe with a single replica).
+    #[arg(long)]
+    no_leader_elect: bool,
+    /// The Lease that elects the writing replica.
+    #[arg(long, value_name = "NAME", default_value = "nimc-agent")]
+    lease_name: String,
+    /// The Lease's namespace. Default: $POD_NAMESPACE, else the service account's namespace.
+    #[arg(long, value_name = "NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease. Default: $POD_NAME, else the host name.
+    #[arg(long, value_name = "ID")]
+    identity: Option<String>,
+    /// How long a Lease holds without renewal (e.g. 15s).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    lease_duration: std::time::Duration,
+    /// How often the leader renews and the others retry (e.g. 2s).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    lease_retry: std::time::Duration,
+    /// How often every status is recomputed without an event (e.g. 60s).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    resync: std::time::Duration,
+    /// Do not read model ids from the NIMs' /v1/models (status.model.name stays empty).
+    #[arg(long)]
+    no_model_probe: bool,
+}
+
+/// `15s`, `500ms`, `2m` or plain seconds.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{s}: expected a duration such as 15s or 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s}: the unit must be ms, s or m")),
+    };
+    if !(secs > 0.0 && secs < 86_400.0) {
+        return Err(format!("{s}: must be more than zero and less than a day"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,8 +270,90 @@ fn main() -> ExitCode {
             models,
             now,
         } => status(&input, &observed, &models, now),
+        Command::Agent(args) => agent(args),
         Command::Explain { code } => explain(&code),
     }
+}
+
+/// `nimc agent`: read the facts and the pod's identity (the edge), then run the agent.
+#[cfg(feature = "agent")]
+fn agent(args: AgentArgs) -> ExitCode {
+    use nimc::agent::{self, lease::LeaseConfig, log};
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let facts = match &args.facts {
+        None => Facts::default(),
+        Some(p) => {
+            let mut sources = Sources::default();
+            let file = match source::read_one(p) {
+                Ok(f) => f,
+                Err(e) => return fail(e),
+            };
+            let i = sources.add_settings(file);
+            match facts::parse(&sources.files[i], i) {
+                Ok(f) => f,
+                Err(d) => {
+                    print_diagnostics(&[d], &sources, Format::Human, false);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let lease = (!args.no_leader_elect).then(|| LeaseConfig {
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| env("POD_NAMESPACE"))
+            .unwrap_or_else(|| {
+                fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_else(|_| "default".into())
+            }),
+        name: args.lease_name.clone(),
+        identity: args
+            .identity
+            .clone()
+            .or_else(|| env("POD_NAME"))
+            .unwrap_or_else(|| {
+                let host = env("HOSTNAME").unwrap_or_else(|| {
+                    fs::read_to_string("/etc/hostname")
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default()
+                });
+                format!("{host}-{}", std::process::id())
+            }),
+        duration: args.lease_duration,
+        retry: args.lease_retry,
+    });
+    let config = agent::Config {
+        facts,
+        namespaces: args.namespaces,
+        lease,
+        health_addr: args.health_addr,
+        metrics_addr: args.metrics_addr,
+        resync: args.resync,
+        probe_models: !args.no_model_probe,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match runtime.block_on(agent::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error(&message, serde_json::Value::Null);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(not(feature = "agent"))]
+fn agent(_: AgentArgs) -> ExitCode {
+    fail(
+        "this nimc was built without the status agent: build it with `cargo build --release --features agent`",
+    )
 }
 
 fn status(
@@ -271,23 +423,7 @@ fn rfc3339_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    nimc::status::rfc3339(secs)
 }
 
 fn explain(code: &str) -> ExitCode {

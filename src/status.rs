@@ -23,9 +23,12 @@ use crate::source::Sources;
 use crate::yaml::{self, Limits};
 
 /// Live objects, by kind, namespace and name (what `kubectl get ... -o yaml` prints).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Observed {
     objects: BTreeMap<(String, String, String), Value>,
+    /// Kinds the observer cannot see (the agent does not list them): rendered objects of
+    /// these kinds are not judged for drift.
+    unseen: std::collections::BTreeSet<String>,
 }
 
 impl Observed {
@@ -58,13 +61,52 @@ impl Observed {
         Ok(observed)
     }
 
-    fn insert(&mut self, o: Value) {
+    /// Add (or replace) a live object, keyed by its `kind`, namespace and name; an object
+    /// without a kind or a name is ignored.
+    pub fn insert(&mut self, o: Value) {
         let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let (kind, name) = (field(&o["kind"]), field(&o["metadata"]["name"]));
         if !kind.is_empty() && !name.is_empty() {
             let ns = field(&o["metadata"]["namespace"]);
             self.objects.insert((kind, ns, name), o);
         }
+    }
+
+    /// Forget a live object.
+    pub fn remove(&mut self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.objects
+            .remove(&(kind.to_string(), namespace.to_string(), name.to_string()))
+    }
+
+    /// Replace every object of `kind` (in `namespace`, or in all namespaces) by `objects`:
+    /// what a fresh list of that kind returned.
+    pub fn replace_kind(&mut self, kind: &str, namespace: Option<&str>, objects: Vec<Value>) {
+        self.objects
+            .retain(|(k, ns, _), _| k != kind || namespace.is_some_and(|n| n != ns));
+        objects.into_iter().for_each(|o| self.insert(o));
+    }
+
+    /// Every observed object of `kind`, by namespace and name.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> {
+        self.objects
+            .iter()
+            .filter(move |((k, _, _), _)| k == kind)
+            .map(|(_, o)| o)
+    }
+
+    /// How many objects are observed.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether nothing is observed.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Mark `kind` as not observed: its rendered objects are not judged for drift.
+    pub fn unseen(&mut self, kind: &str) {
+        self.unseen.insert(kind.to_string());
     }
 
     /// Every observed object of `kind` in `namespace`.
@@ -604,6 +646,9 @@ impl Context<'_> {
         let mut differ = Vec::new();
         let mut any = false;
         for r in self.rendered(origin) {
+            if self.observed.unseen.contains(r.kind) {
+                continue;
+            }
             any = true;
             let Some(live) = self.live(r) else {
                 differ.push(format!("{}/{} is missing", r.kind, r.name));
@@ -639,33 +684,97 @@ impl Context<'_> {
         })
     }
 
-    /// Conditions as the API stores them, keeping each one's `lastTransitionTime` while its
-    /// status does not change (as `meta.SetStatusCondition` does).
+    /// Conditions as the API stores them (see [`conditions_at`]).
     fn conditions(&self, wanted: Vec<Condition>, previous: Option<&Value>) -> Value {
-        let before = previous
-            .and_then(|p| p["conditions"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        let list: Vec<Value> = wanted
-            .into_iter()
-            .map(|c| {
-                let status = if c.status { "True" } else { "False" };
-                let since = before
-                    .iter()
-                    .find(|b| b["type"] == c.kind && b["status"] == status)
-                    .and_then(|b| b["lastTransitionTime"].as_str())
-                    .unwrap_or(self.now);
-                json!({
-                    "type": c.kind,
-                    "status": status,
-                    "reason": c.reason,
-                    "message": c.message,
-                    "lastTransitionTime": since,
-                })
-            })
-            .collect();
-        Value::Array(list)
+        conditions_at(wanted, previous, self.now)
     }
+}
+
+/// Conditions as the API stores them, keeping each one's `lastTransitionTime` while its
+/// status does not change (as `meta.SetStatusCondition` does); a new or flipped condition
+/// takes `now`.
+fn conditions_at(wanted: Vec<Condition>, previous: Option<&Value>, now: &str) -> Value {
+    let before = previous
+        .and_then(|p| p["conditions"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let list: Vec<Value> = wanted
+        .into_iter()
+        .map(|c| {
+            let status = if c.status { "True" } else { "False" };
+            let since = before
+                .iter()
+                .find(|b| b["type"] == c.kind && b["status"] == status)
+                .and_then(|b| b["lastTransitionTime"].as_str())
+                .unwrap_or(now);
+            json!({
+                "type": c.kind,
+                "status": status,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": since,
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// The status of a resource nimc cannot render (the agent met it in the cluster, where no
+/// admission webhook stopped it): `message` is the diagnostic. A NIMService is `Failed` with
+/// the operator's Failed-condition pair, a NIMCache `NotReady` with
+/// `NIM_CACHE_RECONCILE_FAILED` (what the operator writes when a reconcile fails), and a
+/// NIMPipeline `Failed` with a `Failed` condition (the operator writes none; nimc adds it so
+/// the reason is visible).
+pub fn rejected(kind: &str, previous: Option<&Value>, message: &str, now: &str) -> Value {
+    const REASON: &str = "InvalidSpec";
+    match kind {
+        "NIMCache" => json!({
+            "state": "NotReady",
+            "conditions": conditions_at(
+                vec![cond("NIM_CACHE_RECONCILE_FAILED", true, "ReconcileFailed", message)],
+                previous,
+                now,
+            ),
+        }),
+        "NIMPipeline" => json!({
+            "state": "Failed",
+            "states": {},
+            "conditions": conditions_at(vec![cond("Failed", true, REASON, message)], previous, now),
+        }),
+        _ => json!({
+            "state": "Failed",
+            "conditions": conditions_at(
+                vec![
+                    cond("Ready", false, "Failed", ""),
+                    cond("Failed", true, REASON, message),
+                ],
+                previous,
+                now,
+            ),
+        }),
+    }
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC with second precision, the form of a
+/// Kubernetes `Time` (the callers read the clock; this only formats).
+pub fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 struct Condition {

@@ -6,9 +6,13 @@
 //! - `cli`: exit codes, diagnostics, `--output-dir`, determinism.
 
 mod action;
+#[cfg(feature = "agent")]
+mod agent;
 mod cli;
 mod conformance;
 mod examples;
+#[cfg(feature = "agent")]
+mod fake_api;
 mod fixtures;
 mod gitops;
 mod precommit;
