@@ -88,9 +88,10 @@ impl Observed {
 
     /// Every observed object of `kind`, by namespace and name.
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> {
+        let from = (kind.to_string(), String::new(), String::new());
         self.objects
-            .iter()
-            .filter(move |((k, _, _), _)| k == kind)
+            .range(from..)
+            .take_while(move |((k, _, _), _)| k == kind)
             .map(|(_, o)| o)
     }
 
@@ -115,9 +116,10 @@ impl Observed {
         kind: &'a str,
         namespace: &'a str,
     ) -> impl Iterator<Item = &'a Value> {
+        let from = (kind.to_string(), namespace.to_string(), String::new());
         self.objects
-            .iter()
-            .filter(move |((k, ns, _), _)| k == kind && ns == namespace)
+            .range(from..)
+            .take_while(move |((k, ns, _), _)| k == kind && ns == namespace)
             .map(|(_, o)| o)
     }
 
@@ -163,9 +165,15 @@ pub fn compute(
         "" => facts.default_namespace.clone(),
         n => n.to_string(),
     };
+    let mut by_origin: BTreeMap<Origin, Vec<&Rendered>> = BTreeMap::new();
+    for r in objects {
+        if let Some(o) = r.origin {
+            by_origin.entry(o).or_default().push(r);
+        }
+    }
     let ctx = Context {
         observed,
-        objects,
+        objects: by_origin,
         now,
     };
     let mut out = Vec::new();
@@ -250,16 +258,15 @@ pub fn compute(
 
 struct Context<'a> {
     observed: &'a Observed,
-    objects: &'a [Rendered],
+    /// The rendered objects of each resource.
+    objects: BTreeMap<Origin, Vec<&'a Rendered>>,
     now: &'a str,
 }
 
 impl Context<'_> {
     /// The objects nimc renders for the resource at `origin`.
     fn rendered(&self, origin: Origin) -> impl Iterator<Item = &Rendered> {
-        self.objects
-            .iter()
-            .filter(move |r| r.origin == Some(origin))
+        self.objects.get(&origin).into_iter().flatten().copied()
     }
 
     fn live(&self, r: &Rendered) -> Option<&Value> {
@@ -941,32 +948,42 @@ fn object_json(yaml_text: &str) -> Option<Value> {
 /// must be there with the same value; fields the cluster adds are ignored. Lists compare item
 /// by item. `status` and the server's metadata are not compared.
 fn first_mismatch(want: &Value, live: &Value, at: String) -> Option<String> {
+    let mut segments = mismatch(want, live, true)?;
+    segments.reverse();
+    Some(segments.iter().fold(at, |path, s| format!("{path}/{s}")))
+}
+
+/// [`first_mismatch`]'s walk: the path segments of the first difference, innermost first
+/// (built only when there is one, so matching objects cost no allocation).
+fn mismatch(want: &Value, live: &Value, top: bool) -> Option<Vec<String>> {
     match (want, live) {
         (Value::Object(w), Value::Object(l)) => w.iter().find_map(|(k, v)| {
-            if at.is_empty() && k == "status" {
+            if top && k == "status" {
                 return None;
             }
-            let path = format!("{at}/{}", yaml::escape_segment(k));
-            match l.get(k) {
-                None if v.is_null() => None,
-                None => Some(path),
-                Some(lv) => first_mismatch(v, lv, path),
-            }
+            let mut inner = match l.get(k) {
+                None if v.is_null() => return None,
+                None => Vec::new(),
+                Some(lv) => mismatch(v, lv, false)?,
+            };
+            inner.push(yaml::escape_segment(k));
+            Some(inner)
         }),
         (Value::Array(w), Value::Array(l)) => {
             if w.len() != l.len() {
-                return Some(at);
+                return Some(Vec::new());
             }
-            w.iter()
-                .zip(l)
-                .enumerate()
-                .find_map(|(i, (a, b))| first_mismatch(a, b, format!("{at}/{i}")))
+            w.iter().zip(l).enumerate().find_map(|(i, (a, b))| {
+                let mut inner = mismatch(a, b, false)?;
+                inner.push(i.to_string());
+                Some(inner)
+            })
         }
-        (Value::Number(a), Value::Number(b)) => (a.as_f64() != b.as_f64()).then_some(at),
+        (Value::Number(a), Value::Number(b)) => (a.as_f64() != b.as_f64()).then(Vec::new),
         // Quantities and ports may come back as numbers or strings.
         (Value::String(a), Value::Number(b)) | (Value::Number(b), Value::String(a)) => {
-            (a != &b.to_string()).then_some(at)
+            (a != &b.to_string()).then(Vec::new)
         }
-        (a, b) => (a != b).then_some(at),
+        (a, b) => (a != b).then(Vec::new),
     }
 }

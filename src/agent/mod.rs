@@ -333,7 +333,24 @@ async fn watch_kind(
                     );
                 }
             }
-            Event::Apply(o) => s.observed.insert(value_of(kind, o)),
+            Event::Apply(o) => {
+                let o = value_of(kind, o);
+                // Like the operator's predicate: a NIM resource whose change is only its status
+                // (the echo of the agent's own patch) needs no pass.
+                let echo = kind.is_nim() && {
+                    let (ns, name) = (&o["metadata"]["namespace"], &o["metadata"]["name"]);
+                    let before = s.observed.get(
+                        kind.kind,
+                        ns.as_str().unwrap_or_default(),
+                        name.as_str().unwrap_or_default(),
+                    );
+                    before.is_some_and(|b| same_but_status(b, &o))
+                };
+                s.observed.insert(o);
+                if echo {
+                    continue;
+                }
+            }
             Event::Delete(o) => {
                 let ns = o.metadata.namespace.as_deref().unwrap_or_default();
                 s.observed.remove(
@@ -346,6 +363,23 @@ async fn watch_kind(
         drop(s);
         notify.notify_one();
     }
+}
+
+/// Whether two versions of a resource differ in nothing but `status` (and the bookkeeping
+/// the API server changes with it).
+fn same_but_status(a: &Value, b: &Value) -> bool {
+    let meta = |o: &Value, f: &str| o["metadata"].get(f).cloned();
+    a.get("spec") == b.get("spec")
+        && [
+            "generation",
+            "labels",
+            "annotations",
+            "deletionTimestamp",
+            "finalizers",
+            "ownerReferences",
+        ]
+        .iter()
+        .all(|f| meta(a, f) == meta(b, f))
 }
 
 async fn wait_for_signal() {

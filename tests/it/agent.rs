@@ -676,3 +676,59 @@ fn every_kind_nimc_renders_is_watched() {
     assert!(kinds.len() > 20);
     assert_eq!(nimc::agent::unwatched(kinds), Vec::<String>::new());
 }
+
+fn documents(path: &str) -> Vec<Value> {
+    let text = fs::read_to_string(support::root().join(path)).unwrap();
+    let docs = nimc::yaml::parse_documents(&text, nimc::yaml::Limits::default()).unwrap();
+    docs.iter()
+        .map(|d| nimc::yaml::de::from_node(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_agent_manifests_fit_together() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let docs = documents("deploy/agent/deployment.yaml");
+    let deployment: Deployment = serde_json::from_value(docs[0].clone()).unwrap();
+    let spec = deployment.spec.unwrap().template.spec.unwrap();
+    let namespace = deployment.metadata.namespace.unwrap();
+    let account = spec.service_account_name.unwrap();
+    let sa = &documents("deploy/agent/serviceaccount.yaml")[0];
+    assert_eq!(
+        (
+            sa["metadata"]["name"].as_str(),
+            sa["metadata"]["namespace"].as_str()
+        ),
+        (Some(account.as_str()), Some(namespace.as_str()))
+    );
+    for binding in documents("deploy/agent/rbac.yaml")
+        .iter()
+        .filter(|d| d["kind"].as_str().unwrap().ends_with("Binding"))
+    {
+        assert_eq!(binding["subjects"][0]["name"], account.as_str());
+        assert_eq!(binding["subjects"][0]["namespace"], namespace.as_str());
+    }
+    for role in documents("deploy/agent/rbac.yaml")
+        .iter()
+        .filter(|d| d["kind"] == "Role")
+    {
+        assert_eq!(
+            role["metadata"]["namespace"],
+            namespace.as_str(),
+            "the Lease lives in the agent's namespace"
+        );
+    }
+    // Every flag the Deployment passes is one `nimc agent` takes.
+    let help = Command::new(support::nimc())
+        .args(["agent", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for arg in spec.containers[0].args.clone().unwrap() {
+        let flag = arg.split('=').next().unwrap();
+        assert!(help.contains(flag), "nimc agent does not take {flag}");
+    }
+    // The bundled facts file is one nimc reads.
+    let facts = nimc::source::read_one(&support::root().join("deploy/agent/nimc.yaml")).unwrap();
+    nimc::facts::parse(&facts, 0).unwrap();
+}
