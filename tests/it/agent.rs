@@ -165,6 +165,10 @@ struct Agent {
 
 impl Agent {
     fn start(api: &FakeApi, identity: &str) -> Agent {
+        Agent::launch(api, identity, &["--no-model-probe"])
+    }
+
+    fn launch(api: &FakeApi, identity: &str, extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         fs::write(&kubeconfig, api.kubeconfig(identity)).unwrap();
@@ -191,13 +195,8 @@ impl Agent {
                 "--resync",
                 "5s",
             ])
-            .args([
-                "--health-addr",
-                &addr,
-                "--metrics-addr",
-                &addr,
-                "--no-model-probe",
-            ])
+            .args(["--health-addr", &addr, "--metrics-addr", &addr])
+            .args(extra)
             .env("KUBECONFIG", &kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env_remove("POD_NAMESPACE")
@@ -731,4 +730,66 @@ fn the_agent_manifests_fit_together() {
     // The bundled facts file is one nimc reads.
     let facts = nimc::source::read_one(&support::root().join("deploy/agent/nimc.yaml")).unwrap();
     nimc::facts::parse(&facts, 0).unwrap();
+}
+
+#[test]
+fn the_model_id_is_read_from_the_nims_v1_models() {
+    use std::io::{Read, Write};
+    // A NIM answering GET /v1/models.
+    let nim = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = nim.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in nim.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let body = if String::from_utf8_lossy(&buf[..n]).starts_with("GET /v1/models ") {
+                r#"{"object":"list","data":[{"id":"meta/llama-3.1-8b-instruct","object":"model"}]}"#
+            } else {
+                ""
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut cr = service("llama");
+    cr["spec"]["expose"]["service"]["port"] = json!(port);
+    let api = cluster(std::slice::from_ref(&cr));
+    api.update("v1", "Service", NS, "llama", |s| {
+        s["spec"]["clusterIP"] = json!("127.0.0.1")
+    });
+    let agent = Agent::launch(&api, "a", &[]);
+    expect(&api, &agent, "the model name", |a| {
+        status_of(a, "NIMService", "llama")["model"]["name"] == "meta/llama-3.1-8b-instruct"
+    });
+    let model = &status_of(&api, "NIMService", "llama")["model"];
+    assert_eq!(model["clusterEndpoint"], format!("127.0.0.1:{port}"));
+}
+
+#[test]
+fn an_agent_limited_to_namespaces_leaves_the_others_alone() {
+    let api = cluster(&[service("llama")]);
+    let agent = Agent::launch(&api, "a", &["--no-model-probe", "--namespace", "elsewhere"]);
+    expect(&api, &agent, "ready", |_| agent.get("/readyz").0 == 200);
+    expect(&api, &agent, "the lease", |a| {
+        lease_holder(a).as_deref() == Some("a")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        status_of(&api, "NIMService", "llama"),
+        Value::Null,
+        "{}",
+        agent.log()
+    );
+    let requests = api.requests();
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.method == "GET" && !r.path.contains("/leases"))
+            .all(|r| r.path.contains("/namespaces/elsewhere/")),
+        "it read outside its namespace"
+    );
+    assert_rbac_allows(&requests);
 }
