@@ -1,7 +1,7 @@
 //! Status: what the operator writes into each custom resource's `status`, computed the way it
 //! computes it (`validation-status-nemo.md` §2), from the resources, the objects nimc renders
 //! for them and the live objects observed in the cluster. `nimc status --observed` runs this
-//! offline and `nimc agent` (later) writes it; both call [`compute`], which is pure: the
+//! offline and `nimc agent` writes it; both call [`compute`], which is pure: the
 //! observations, the model ids and the clock come from the caller.
 //!
 //! Where nimc differs from the operator (see `docs/deviations.md`): `availableReplicas` is
