@@ -324,6 +324,9 @@ fn agent(args: AgentArgs) -> ExitCode {
         duration: args.lease_duration,
         retry: args.lease_retry,
     });
+    if let Some(Err(e)) = lease.as_ref().map(LeaseConfig::check) {
+        return fail(e);
+    }
     let config = agent::Config {
         facts,
         namespaces: args.namespaces,

@@ -26,9 +26,6 @@ use crate::yaml::{self, Limits};
 #[derive(Debug, Default, Clone)]
 pub struct Observed {
     objects: BTreeMap<(String, String, String), Value>,
-    /// Kinds the observer cannot see (the agent does not list them): rendered objects of
-    /// these kinds are not judged for drift.
-    unseen: std::collections::BTreeSet<String>,
 }
 
 impl Observed {
@@ -103,11 +100,6 @@ impl Observed {
     /// Whether nothing is observed.
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
-    }
-
-    /// Mark `kind` as not observed: its rendered objects are not judged for drift.
-    pub fn unseen(&mut self, kind: &str) {
-        self.unseen.insert(kind.to_string());
     }
 
     /// Every observed object of `kind` in `namespace`.
@@ -653,9 +645,6 @@ impl Context<'_> {
         let mut differ = Vec::new();
         let mut any = false;
         for r in self.rendered(origin) {
-            if self.observed.unseen.contains(r.kind) {
-                continue;
-            }
             any = true;
             let Some(live) = self.live(r) else {
                 differ.push(format!("{}/{} is missing", r.kind, r.name));

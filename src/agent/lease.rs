@@ -36,8 +36,20 @@ pub struct LeaseConfig {
 impl LeaseConfig {
     /// A leader that has not renewed for this long stops acting (client-go's RenewDeadline:
     /// two thirds of the lease duration).
-    fn renew_deadline(&self) -> Duration {
+    pub fn renew_deadline(&self) -> Duration {
         self.duration * 2 / 3
+    }
+
+    /// client-go's rule: the renew deadline must leave room for retries (with their jitter),
+    /// or replicas would take the lease from each other.
+    pub fn check(&self) -> Result<(), String> {
+        if self.renew_deadline().as_secs_f64() <= self.retry.as_secs_f64() * 1.2 {
+            return Err(format!(
+                "--lease-duration ({:?}) must be more than 1.8 times --lease-retry ({:?})",
+                self.duration, self.retry
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -58,7 +70,11 @@ pub async fn elect(
     let mut seen: Option<Seen> = None;
     let mut renewed: Option<Instant> = None;
     loop {
-        let held = match attempt(&api, &config, &mut seen).await {
+        // Each round must end within the renew deadline: a leader that cannot renew by then
+        // stops writing before another replica can take the Lease.
+        let round =
+            tokio::time::timeout(config.renew_deadline(), attempt(&api, &config, &mut seen));
+        let held = match round.await.unwrap_or_else(|_| Err(Failure::Timeout)) {
             Ok(held) => {
                 if held {
                     renewed = Some(Instant::now());
@@ -67,7 +83,7 @@ pub async fn elect(
             }
             Err(e) => {
                 log::warn(
-                    "lease: cannot reach the API server",
+                    "lease: no answer from the API server",
                     json!({"lease": config.name, "error": e.to_string()}),
                 );
                 // Keep leading only while the last renewal is within the renew deadline.
@@ -99,7 +115,8 @@ pub async fn elect(
     }
     if *leader.borrow() {
         let _ = leader.send(false);
-        match release(&api, &config).await {
+        let released = tokio::time::timeout(config.renew_deadline(), release(&api, &config));
+        match released.await.unwrap_or_else(|_| Err(Failure::Timeout)) {
             Ok(()) => log::info("lease: released", json!({"lease": config.name})),
             Err(e) => log::warn(
                 "lease: could not release; the next replica takes over when it expires",
@@ -109,13 +126,35 @@ pub async fn elect(
     }
 }
 
+/// Why a round failed.
+enum Failure {
+    Api(kube::Error),
+    /// No answer within the renew deadline.
+    Timeout,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Api(e) => e.fmt(f),
+            Failure::Timeout => f.write_str("no answer within the renew deadline"),
+        }
+    }
+}
+
+impl From<kube::Error> for Failure {
+    fn from(e: kube::Error) -> Failure {
+        Failure::Api(e)
+    }
+}
+
 /// One round: read the lease and renew, take or create it when allowed. `Ok(true)` when this
 /// replica holds it afterwards.
 async fn attempt(
     api: &Api<Lease>,
     config: &LeaseConfig,
     seen: &mut Option<Seen>,
-) -> Result<bool, kube::Error> {
+) -> Result<bool, Failure> {
     let now = MicroTime(Timestamp::now());
     let Some(mut lease) = api.get_opt(&config.name).await? else {
         let lease = Lease {
@@ -136,7 +175,7 @@ async fn attempt(
         return match api.create(&PostParams::default(), &lease).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
     };
     let spec = lease.spec.get_or_insert_with(Default::default);
@@ -174,12 +213,12 @@ async fn attempt(
     {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Give the lease up: no holder, so a candidate takes it on its next round.
-async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), kube::Error> {
+async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), Failure> {
     let mut lease = api.get(&config.name).await?;
     let spec = lease.spec.get_or_insert_with(Default::default);
     if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
@@ -191,8 +230,10 @@ async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), kube::Err
     api.replace(&config.name, &PostParams::default(), &lease)
         .await
         .map(|_| ())
+        .map_err(Failure::Api)
 }
 
+/// The Lease records whole seconds: round up, so no candidate takes it over early.
 fn duration_secs(d: Duration) -> i32 {
-    i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX)
+    i32::try_from(d.as_secs_f64().ceil().max(1.0) as u64).unwrap_or(i32::MAX)
 }

@@ -63,10 +63,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("no Kubernetes API server to talk to: {e}"))?;
     let shared = Arc::new(Shared::default());
+    let mut bound = Vec::new();
     for addr in endpoints(&config) {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        bound.push(
+            listener
+                .local_addr()
+                .map_or(addr.to_string(), |a| a.to_string()),
+        );
         tokio::spawn(serve::serve(listener, shared.clone()));
     }
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -82,6 +88,7 @@ pub async fn run(config: Config) -> Result<(), String> {
             "namespaces": config.namespaces,
             "managedBy": config.facts.managed_by,
             "leaderElection": config.lease.as_ref().map(|l| format!("{}/{}", l.namespace, l.name)),
+            "listening": bound,
         }),
     );
 
@@ -90,10 +97,15 @@ pub async fn run(config: Config) -> Result<(), String> {
     };
     let store = Arc::new(Mutex::new(Store::default()));
     let notify = Arc::new(Notify::new());
+    let watched: Vec<&'static Kind> = kinds::WATCHED
+        .iter()
+        .filter(|k| served.contains(k.kind))
+        .collect();
+    // Count every watch before starting any, so readiness waits for all of them.
+    lock(&store).expected = watched.len() * scopes(&config).len();
     let mut tasks = Vec::new();
-    for kind in kinds::WATCHED.iter().filter(|k| served.contains(k.kind)) {
+    for kind in watched {
         for scope in scopes(&config) {
-            lock(&store).expected += 1;
             tasks.push(tokio::spawn(watch_kind(
                 client.clone(),
                 kind,
@@ -106,12 +118,27 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
 
+    // Without leader election this replica always leads; the sender lives until the end.
     let (leader_tx, leader) = watch::channel(config.lease.is_none());
-    let election = config.lease.clone().map(|l| {
-        let api: Api<k8s_openapi::api::coordination::v1::Lease> =
-            Api::namespaced(client.clone(), &l.namespace);
-        tokio::spawn(lease::elect(api, l, leader_tx, shutdown.clone()))
-    });
+    // The election stops (and releases the Lease) only after the last status write.
+    let (stop_election, election_stopped) = watch::channel(false);
+    let mut always_leader = None;
+    let election = match config.lease.clone() {
+        Some(l) => {
+            let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+                Api::namespaced(client.clone(), &l.namespace);
+            Some(tokio::spawn(lease::elect(
+                api,
+                l,
+                leader_tx,
+                election_stopped,
+            )))
+        }
+        None => {
+            always_leader = Some(leader_tx);
+            None
+        }
+    };
 
     Reconciler {
         client,
@@ -126,6 +153,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     .await;
 
     tasks.iter().for_each(|t| t.abort());
+    drop(always_leader);
+    let _ = stop_election.send(true);
     if let Some(e) = election {
         let _ = e.await;
     }
@@ -154,10 +183,12 @@ fn endpoints(config: &Config) -> Vec<SocketAddr> {
     v
 }
 
+/// The namespaces watched (`None`: all), each once.
 fn scopes(config: &Config) -> Vec<Option<String>> {
-    match config.namespaces.is_empty() {
+    let namespaces: BTreeSet<&String> = config.namespaces.iter().collect();
+    match namespaces.is_empty() {
         true => vec![None],
-        false => config.namespaces.iter().cloned().map(Some).collect(),
+        false => namespaces.into_iter().cloned().map(Some).collect(),
     }
 }
 
@@ -419,6 +450,8 @@ struct Reconciler<'a> {
 /// Quiet time after an event before a pass, so a burst of events costs one pass.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest a status patch (with its re-read on conflict) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a batch of status patches came to.
 #[derive(Default)]
@@ -468,13 +501,15 @@ impl Reconciler<'_> {
 
             let started = Instant::now();
             let now = crate::status::rfc3339(unix_now());
+            probes.remember(&lock(&self.store).observed, &mut models);
             let (store, f, ids) = (self.store.clone(), facts.clone(), models.clone());
             let computed = tokio::task::spawn_blocking(move || {
-                let s = lock(&store);
-                let pass = reconcile::pass(&s.observed, &f, &ids, &now);
+                // Compute on a copy: the watches keep the store while the pass runs.
+                let observed = lock(&store).observed.clone();
+                let pass = reconcile::pass(&observed, &f, &ids, &now);
                 let mut objects: BTreeMap<&'static str, usize> = BTreeMap::new();
                 for k in kinds::WATCHED {
-                    objects.insert(k.kind, s.observed.of_kind(k.kind).count());
+                    objects.insert(k.kind, observed.of_kind(k.kind).count());
                 }
                 (pass, objects)
             })
@@ -493,7 +528,7 @@ impl Reconciler<'_> {
                 }
             }
             if self.config.probe_models {
-                probes.start(&pass, &models, self.config.resync, &probe_tx);
+                probes.start(&pass, self.config.resync, &probe_tx);
             }
 
             let written = self.write(pass.updates).await;
@@ -538,11 +573,20 @@ impl Reconciler<'_> {
     /// Send the patches, a few at a time. A 409 means the resource changed since it was
     /// read: it is read again so the next pass works from the fresh object.
     async fn write(&self, updates: Vec<reconcile::Update>) -> Written {
-        let results: Vec<Outcome> = futures::stream::iter(updates)
-            .map(|u| self.patch(u))
+        let mut shutdown = self.shutdown.clone();
+        let all = futures::stream::iter(updates)
+            .map(|u| async {
+                tokio::time::timeout(REQUEST_TIMEOUT, self.patch(u))
+                    .await
+                    .unwrap_or(Outcome::Failed)
+            })
             .buffer_unordered(8)
-            .collect()
-            .await;
+            .collect::<Vec<Outcome>>();
+        // A signal abandons the writes still in flight (each is whole or not sent at all).
+        let results = tokio::select! {
+            r = all => r,
+            _ = shutdown.wait_for(|stop| *stop) => Vec::new(),
+        };
         let mut written = Written::default();
         for r in results {
             let result = match r {
@@ -633,7 +677,6 @@ impl Probes {
     fn start(
         &mut self,
         pass: &reconcile::Pass,
-        models: &BTreeMap<String, String>,
         resync: Duration,
         tx: &mpsc::UnboundedSender<ProbeResult>,
     ) {
@@ -643,9 +686,12 @@ impl Probes {
                 continue;
             }
             let key = format!("{}/{}", s.namespace, s.name);
-            let fresh = self.tried.get(&key).is_some_and(|(e, at)| {
-                e == endpoint && (models.contains_key(&key) || at.elapsed() < resync)
-            });
+            // Ask again when the endpoint changes, and every resync period (a new image can
+            // serve another model behind the same Service).
+            let fresh = self
+                .tried
+                .get(&key)
+                .is_some_and(|(e, at)| e == endpoint && at.elapsed() < resync);
             if fresh {
                 continue;
             }
@@ -656,6 +702,23 @@ impl Probes {
                 let id = probe::model_id(&endpoint, Duration::from_secs(2)).await;
                 let _ = tx.send((key, endpoint, id));
             });
+        }
+    }
+
+    /// Model names already in the live statuses stand until a probe says otherwise, so a new
+    /// leader or a restart does not blank them while its probes are under way.
+    fn remember(&self, observed: &Observed, models: &mut BTreeMap<String, String>) {
+        for o in observed.of_kind("NIMService") {
+            let name = o["status"]["model"]["name"].as_str().unwrap_or_default();
+            let meta = &o["metadata"];
+            let key = format!(
+                "{}/{}",
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default()
+            );
+            if !name.is_empty() && !models.contains_key(&key) {
+                models.insert(key, name.to_string());
+            }
         }
     }
 

@@ -120,6 +120,10 @@ pub fn pass(
     out.statuses
         .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
 
+    for s in &mut out.statuses {
+        // The API server drops nulls from a merge patch: keep them out of the comparison.
+        strip_nulls(&mut s.status);
+    }
     for s in &out.statuses {
         let Some(live) = observed.get(s.kind, &s.namespace, &s.name) else {
             continue;
@@ -196,6 +200,17 @@ fn source_text(kind: &str, o: &Value) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
 fn describe(d: &Diagnostic) -> String {
     format!("{}: {}", d.code, d.message)
 }
@@ -243,6 +258,13 @@ mod tests {
         let mut applied = old.clone();
         json_patch::merge(&mut applied, &patch);
         assert_eq!(applied, new);
+    }
+
+    #[test]
+    fn nulls_are_not_kept_in_a_status() {
+        let mut v = json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}});
+        strip_nulls(&mut v);
+        assert_eq!(v, json!({"b": [{"d": 1}], "e": {}}));
     }
 
     #[test]

@@ -224,11 +224,14 @@ impl Shared {
 pub async fn serve(listener: TcpListener, shared: std::sync::Arc<Shared>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = answer(stream, &shared).await;
+            let deadline = std::time::Duration::from_secs(5);
+            let _ = tokio::time::timeout(deadline, answer(stream, &shared)).await;
         });
     }
 }

@@ -172,12 +172,7 @@ impl Agent {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         fs::write(&kubeconfig, api.kubeconfig(identity)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = "127.0.0.1:0";
         let log = dir.path().join("agent.log");
         let child = Command::new(support::nimc())
             .args([
@@ -195,7 +190,7 @@ impl Agent {
                 "--resync",
                 "5s",
             ])
-            .args(["--health-addr", &addr, "--metrics-addr", &addr])
+            .args(["--health-addr", addr, "--metrics-addr", addr])
             .args(extra)
             .env("KUBECONFIG", &kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -204,12 +199,24 @@ impl Agent {
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start nimc agent");
-        Agent {
+        let mut agent = Agent {
             child,
             log,
-            port,
+            port: 0,
             _dir: dir,
+        };
+        // The endpoints listen on a port the system picks; the first log line names it.
+        let end = Instant::now() + WAIT;
+        while agent.port == 0 && Instant::now() < end {
+            let log = agent.log();
+            agent.port = log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find_map(|l| l["listening"][0].as_str()?.rsplit(':').next()?.parse().ok())
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(20));
         }
+        agent
     }
 
     fn log(&self) -> String {
@@ -792,4 +799,30 @@ fn an_agent_limited_to_namespaces_leaves_the_others_alone() {
         "it read outside its namespace"
     );
     assert_rbac_allows(&requests);
+}
+
+#[test]
+fn without_leader_election_a_single_agent_writes_at_once() {
+    let api = cluster(&[service("llama")]);
+    let agent = Agent::launch(&api, "a", &["--no-model-probe", "--no-leader-elect"]);
+    expect(&api, &agent, "llama Ready", |a| {
+        state_is(a, "NIMService", "llama", "Ready")
+    });
+    let requests = api.requests();
+    assert!(
+        requests.iter().all(|r| !r.path.contains("/leases")),
+        "it used a Lease"
+    );
+    assert_only_status_and_lease_writes(&requests);
+}
+
+#[test]
+fn lease_timings_that_would_make_replicas_fight_are_refused() {
+    let out = Command::new(support::nimc())
+        .args(["agent", "--lease-duration", "2s", "--lease-retry", "2s"])
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lease-duration"));
 }
