@@ -123,7 +123,7 @@ fn main() {
         let (model, _) = nimc::resolve::resolve(&mut input, &facts);
         println!("resolve {:?}", t.elapsed());
         let t = Instant::now();
-        let objs = nimc::render::render(model, &facts);
+        let objs = nimc::render::render(model, &facts, false);
         println!("render+serialise {:?}", t.elapsed());
         let t = Instant::now();
         let mut out = Counter(0);

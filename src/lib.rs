@@ -98,12 +98,13 @@ pub fn status(
 }
 
 /// The pure phases. The typed input is returned for callers that need it after rendering;
-/// its NIMServices move into the model while resolving, unless `keep_services` is set.
+/// its NIMServices move into the model while resolving, unless `for_status` is set, which
+/// also keeps each rendered object's JSON form (what the status drift check reads).
 fn run<'s>(
     sources: &'s Sources,
     facts: &Facts,
     base: Option<&Sources>,
-    keep_services: bool,
+    for_status: bool,
 ) -> (load::Input<'s>, Compilation) {
     let (mut input, mut diagnostics) = load::load(sources);
     let mut out = Compilation {
@@ -124,14 +125,14 @@ fn run<'s>(
         diagnostics.extend(check::update::check(&old, &input));
     }
     if !diagnostics.iter().any(Diagnostic::is_error) {
-        let kept = keep_services.then(|| input.services.clone());
+        let kept = for_status.then(|| input.services.clone());
         let (model, diags) = resolve::resolve(&mut input, facts);
         if let Some(services) = kept {
             input.services = services;
         }
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
-            let objects = render::render(model, facts);
+            let objects = render::render(model, facts, for_status);
             let (objects, diags) = manifest::deduplicate(objects, &input);
             diagnostics.extend(diags);
             let (objects, diags) = manifest::gate_apis(objects, facts, &input);

@@ -151,7 +151,7 @@ pub fn apply_patches(
             if !quick {
                 continue;
             }
-            let Some(mut doc) = object_json(&r.yaml) else {
+            let Some(mut doc) = r.json.clone().or_else(|| object_json(&r.yaml)) else {
                 continue;
             };
             let labels = &doc["metadata"]["labels"];
@@ -187,6 +187,9 @@ pub fn apply_patches(
             r.name = field(&doc["metadata"]["name"]);
             r.namespace = field(&doc["metadata"]["namespace"]);
             r.yaml = crate::yaml::emit::to_string(&doc);
+            if r.json.is_some() {
+                r.json = Some(doc);
+            }
         }
         if matched == 0 {
             diags.push(locate(

@@ -10,6 +10,7 @@
 //! the workload nimc renders for it (a Deployment for `multiNode` with pipeline parallelism 1);
 //! a `Drifted` condition says when the live objects are not what nimc renders.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -22,10 +23,11 @@ use crate::render::Rendered;
 use crate::source::Sources;
 use crate::yaml::{self, Limits};
 
-/// Live objects, by kind, namespace and name (what `kubectl get ... -o yaml` prints).
+/// Live objects, by kind, namespace and name (what `kubectl get ... -o yaml` prints). The
+/// objects are shared, so a copy (the agent takes one per pass) costs no deep clone.
 #[derive(Debug, Default, Clone)]
 pub struct Observed {
-    objects: BTreeMap<(String, String, String), Value>,
+    objects: BTreeMap<(String, String, String), std::sync::Arc<Value>>,
 }
 
 impl Observed {
@@ -65,14 +67,15 @@ impl Observed {
         let (kind, name) = (field(&o["kind"]), field(&o["metadata"]["name"]));
         if !kind.is_empty() && !name.is_empty() {
             let ns = field(&o["metadata"]["namespace"]);
-            self.objects.insert((kind, ns, name), o);
+            self.objects
+                .insert((kind, ns, name), std::sync::Arc::new(o));
         }
     }
 
     /// Forget a live object.
-    pub fn remove(&mut self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub fn remove(&mut self, kind: &str, namespace: &str, name: &str) {
         self.objects
-            .remove(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .remove(&(kind.to_string(), namespace.to_string(), name.to_string()));
     }
 
     /// Replace every object of `kind` (in `namespace`, or in all namespaces) by `objects`:
@@ -89,7 +92,7 @@ impl Observed {
         self.objects
             .range(from..)
             .take_while(move |((k, _, _), _)| k == kind)
-            .map(|(_, o)| o)
+            .map(|(_, o)| o.as_ref())
     }
 
     /// How many objects are observed.
@@ -112,13 +115,14 @@ impl Observed {
         self.objects
             .range(from..)
             .take_while(move |((k, ns, _), _)| k == kind && ns == namespace)
-            .map(|(_, o)| o)
+            .map(|(_, o)| o.as_ref())
     }
 
     /// The live object, if observed.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&Value> {
         self.objects
             .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .map(|o| o.as_ref())
     }
 }
 
@@ -650,15 +654,21 @@ impl Context<'_> {
                 differ.push(format!("{}/{} is missing", r.kind, r.name));
                 continue;
             };
-            let Some(mut want) = object_json(&r.yaml) else {
-                continue;
+            let want: Cow<Value> = match (&r.json, object_json_if(r.json.is_none(), &r.yaml)) {
+                (Some(v), _) => Cow::Borrowed(v),
+                (None, Some(v)) => Cow::Owned(v),
+                (None, None) => continue,
             };
-            if autoscaled
-                && r.kind == "Deployment"
-                && let Some(spec) = want["spec"].as_object_mut()
-            {
-                spec.remove("replicas");
-            }
+            let want = match autoscaled && r.kind == "Deployment" {
+                true => {
+                    let mut w = want.into_owned();
+                    if let Some(spec) = w["spec"].as_object_mut() {
+                        spec.remove("replicas");
+                    }
+                    Cow::Owned(w)
+                }
+                false => want,
+            };
             if let Some(path) = first_mismatch(&want, live, String::new()) {
                 differ.push(format!("{}/{} differs at {path}", r.kind, r.name));
             }
@@ -926,6 +936,11 @@ fn available_replicas(live: &Value) -> Option<i64> {
                 .filter(|k| *k == "Deployment")
                 .map(|_| 0)
         })
+}
+
+/// [`object_json`], only when `needed`.
+fn object_json_if(needed: bool, yaml_text: &str) -> Option<Value> {
+    needed.then(|| object_json(yaml_text)).flatten()
 }
 
 fn object_json(yaml_text: &str) -> Option<Value> {

@@ -48,6 +48,9 @@ pub struct Rendered {
     pub name: String,
     /// The object as one YAML document (no `---`).
     pub yaml: String,
+    /// The object as JSON, kept only when the caller reads its fields (the status drift
+    /// check), so that it need not parse `yaml` back.
+    pub json: Option<serde_json::Value>,
 }
 
 impl Rendered {
@@ -66,6 +69,7 @@ impl Rendered {
             namespace: object.namespace().to_string(),
             name: object.name().to_string(),
             yaml: crate::yaml::emit::to_string(object),
+            json: None,
         }
     }
 
@@ -229,8 +233,9 @@ impl Object {
 }
 
 /// Render every object of the model, sorted in install order. The model is consumed: each
-/// service is dropped as soon as its objects are serialised, which keeps memory flat.
-pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
+/// service is dropped as soon as its objects are serialised, which keeps memory flat. With
+/// `json`, each object also keeps its JSON form ([`Rendered::json`]).
+pub fn render(model: Model, facts: &Facts, json: bool) -> Vec<Rendered> {
     let mut objects: Vec<Rendered> = model
         .services
         .into_par_iter()
@@ -239,13 +244,13 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
             let wave = s.wave;
             service(&s, facts)
                 .into_iter()
-                .map(move |o| finish(origin, o, wave, facts))
+                .map(move |o| finish(origin, o, wave, facts, json))
         })
         .collect();
     objects.par_extend(model.caches.par_iter().flat_map_iter(|c| {
         cache::objects(c, facts)
             .into_iter()
-            .map(|o| finish(Some(c.origin), o, c.wave, facts))
+            .map(|o| finish(Some(c.origin), o, c.wave, facts, json))
     }));
     for o in cache::namespace_objects(&model.caches, facts) {
         // Shared cache RBAC goes with the first cache Job of its namespace.
@@ -255,7 +260,7 @@ pub fn render(model: Model, facts: &Facts) -> Vec<Rendered> {
             .filter(|c| c.namespace == o.namespace())
             .filter_map(|c| c.wave)
             .min();
-        objects.push(finish(None, o, wave, facts));
+        objects.push(finish(None, o, wave, facts, json));
     }
     objects.par_sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
     objects
@@ -266,7 +271,13 @@ pub const FLUX_SUBSTITUTE: &str = "kustomize.toolkit.fluxcd.io/substitute";
 
 /// The last touches of every object (its sync wave, Flux substitution handling) and its
 /// serialisation.
-fn finish(origin: Option<Origin>, mut o: Object, wave: Option<i32>, facts: &Facts) -> Rendered {
+fn finish(
+    origin: Option<Origin>,
+    mut o: Object,
+    wave: Option<i32>,
+    facts: &Facts,
+    json: bool,
+) -> Rendered {
     if let Some(w) = wave {
         o.set_sync_wave(w);
     }
@@ -283,6 +294,10 @@ fn finish(origin: Option<Origin>, mut o: Object, wave: Option<i32>, facts: &Fact
                 r = Rendered::new(origin, &o);
             }
         }
+    }
+    if json {
+        // As the cluster holds it: Flux has undone any escaping by then.
+        r.json = serde_json::to_value(&o).ok();
     }
     r
 }
