@@ -61,7 +61,8 @@ fn main() {
     let t = Instant::now();
     let runs = 5;
     for _ in 0..runs {
-        let pass = nimc::agent::reconcile::pass(&observed, &facts, &models, "2026-01-01T00:00:00Z");
+        let pass =
+            nimc::agent::reconcile::pass(&observed, &facts, &models, "2026-01-01T00:00:00Z", None);
         assert_eq!(pass.updates.len(), SERVICES);
     }
     let pass_ms = t.elapsed().as_secs_f64() * 1000.0 / runs as f64;

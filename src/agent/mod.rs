@@ -169,6 +169,31 @@ struct Store {
     /// Watches started and watches that have listed once.
     expected: usize,
     synced: BTreeSet<(&'static str, Option<String>)>,
+    /// What changed since the last pass.
+    dirty: Dirty,
+}
+
+/// The namespaces whose resources need a new pass (their statuses depend only on objects
+/// in the same namespace), or all of them.
+#[derive(Default)]
+struct Dirty {
+    all: bool,
+    namespaces: BTreeSet<String>,
+}
+
+impl Dirty {
+    fn namespace(&mut self, ns: &str) {
+        if !self.all {
+            self.namespaces.insert(ns.to_string());
+        }
+    }
+
+    /// What to recompute (`None`: everything), leaving nothing dirty.
+    fn take(&mut self) -> Option<BTreeSet<String>> {
+        let all = std::mem::take(&mut self.all);
+        let namespaces = std::mem::take(&mut self.namespaces);
+        (!all).then_some(namespaces)
+    }
 }
 
 fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
@@ -356,6 +381,7 @@ async fn watch_kind(
             Event::InitDone => {
                 s.observed
                     .replace_kind(kind.kind, scope.as_deref(), std::mem::take(&mut buffer));
+                s.dirty.all = true;
                 s.synced.insert((kind.kind, scope.clone()));
                 if s.synced.len() == s.expected && !shared.ready.swap(true, Ordering::Relaxed) {
                     log::info(
@@ -377,10 +403,16 @@ async fn watch_kind(
                     );
                     before.is_some_and(|b| same_but_status(b, &o))
                 };
-                s.observed.insert(o);
                 if echo {
+                    s.observed.insert(o);
                     continue;
                 }
+                let ns = o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                s.observed.insert(o);
+                s.dirty.namespace(&ns);
             }
             Event::Delete(o) => {
                 let ns = o.metadata.namespace.as_deref().unwrap_or_default();
@@ -470,6 +502,7 @@ impl Reconciler<'_> {
         let mut probes = Probes::default();
         let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeResult>();
         let mut foreign_logged: BTreeSet<reconcile::Key> = BTreeSet::new();
+        let mut known = Known::default();
         loop {
             let retry = async {
                 match retry_at {
@@ -477,17 +510,26 @@ impl Reconciler<'_> {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                _ = self.notify.notified() => {}
-                _ = resync.tick() => {}
-                _ = retry => retry_at = None,
+            let everything = tokio::select! {
+                _ = self.notify.notified() => false,
+                _ = resync.tick() => true,
+                _ = retry => {
+                    retry_at = None;
+                    true
+                }
                 Some((key, endpoint, id)) = probe_rx.recv() => {
                     if !probes.record(&key, endpoint, id, &mut models) {
                         continue;
                     }
+                    let ns = key.split('/').next().unwrap_or_default();
+                    lock(&self.store).dirty.namespace(ns);
+                    false
                 }
-                r = self.leader.changed() => if r.is_err() { break },
-                _ = self.shutdown.changed() => {}
+                r = self.leader.changed() => if r.is_err() { break } else { true },
+                _ = self.shutdown.changed() => false,
+            };
+            if everything {
+                lock(&self.store).dirty.all = true;
             }
             if *self.shutdown.borrow() {
                 break;
@@ -504,21 +546,26 @@ impl Reconciler<'_> {
             probes.remember(&lock(&self.store).observed, &mut models);
             let (store, f, ids) = (self.store.clone(), facts.clone(), models.clone());
             let computed = tokio::task::spawn_blocking(move || {
-                // Compute on a copy: the watches keep the store while the pass runs.
-                let observed = lock(&store).observed.clone();
-                let pass = reconcile::pass(&observed, &f, &ids, &now);
+                // Compute on a copy (shared objects: no deep clone), so the watches keep the
+                // store while the pass runs, and only for the namespaces that changed.
+                let (observed, scope) = {
+                    let mut s = lock(&store);
+                    (s.observed.clone(), s.dirty.take())
+                };
+                let pass = reconcile::pass(&observed, &f, &ids, &now, scope.as_ref());
                 let mut objects: BTreeMap<&'static str, usize> = BTreeMap::new();
                 for k in kinds::WATCHED {
                     objects.insert(k.kind, observed.of_kind(k.kind).count());
                 }
-                (pass, objects)
+                (pass, objects, scope)
             })
             .await;
-            let Ok((pass, objects)) = computed else {
+            let Ok((pass, objects, scope)) = computed else {
                 log::error("reconcile pass panicked", Value::Null);
                 continue;
             };
-            self.record(&pass, objects, started.elapsed().as_secs_f64());
+            known.update(&pass, scope.as_ref());
+            self.record(&pass, &known, objects, started.elapsed().as_secs_f64());
             for (key, why) in &pass.foreign {
                 if foreign_logged.insert(key.clone()) {
                     log::warn(
@@ -545,18 +592,23 @@ impl Reconciler<'_> {
         }
     }
 
-    fn record(&self, pass: &reconcile::Pass, objects: BTreeMap<&'static str, usize>, secs: f64) {
+    fn record(
+        &self,
+        pass: &reconcile::Pass,
+        known: &Known,
+        objects: BTreeMap<&'static str, usize>,
+        secs: f64,
+    ) {
         self.shared.with_metrics(|m| {
             m.observe_pass(secs);
             m.objects = objects;
-            m.rejected = pass.rejected.len();
+            m.rejected = known.rejected.len();
             m.states.clear();
-            for s in &pass.statuses {
-                let state = s.status["state"].as_str().unwrap_or_default().to_string();
+            for ((kind, _, _), state) in &known.states {
                 *m.states
-                    .entry(s.kind)
+                    .entry(kind)
                     .or_default()
-                    .entry(state)
+                    .entry(state.clone())
                     .or_default() += 1;
             }
         });
@@ -632,6 +684,7 @@ impl Reconciler<'_> {
             }
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 log::info("status patch conflicted; re-reading", fields);
+                lock(&self.store).dirty.namespace(ns);
                 match api.get_status(name).await {
                     Ok(o) => lock(&self.store).observed.insert(value_of(kind, o)),
                     Err(kube::Error::Api(e)) if e.code == 404 => {
@@ -653,6 +706,29 @@ impl Reconciler<'_> {
                 Outcome::Failed
             }
         }
+    }
+}
+
+/// The last computed state of every resource and which could not be compiled, across
+/// passes that each cover some namespaces (for the per-state gauges).
+#[derive(Default)]
+struct Known {
+    states: BTreeMap<reconcile::Key, String>,
+    rejected: BTreeSet<reconcile::Key>,
+}
+
+impl Known {
+    fn update(&mut self, pass: &reconcile::Pass, scope: Option<&BTreeSet<String>>) {
+        let covered = |k: &reconcile::Key| scope.is_none_or(|s| s.contains(&k.1));
+        self.states.retain(|k, _| !covered(k));
+        self.rejected.retain(|k| !covered(k));
+        for s in &pass.statuses {
+            let state = s.status["state"].as_str().unwrap_or_default().to_string();
+            self.states
+                .insert((s.kind, s.namespace.clone(), s.name.clone()), state);
+        }
+        self.rejected
+            .extend(pass.rejected.iter().map(|(k, _)| k.clone()));
     }
 }
 

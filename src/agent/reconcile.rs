@@ -51,20 +51,26 @@ pub struct Pass {
     pub foreign: Vec<(Key, String)>,
 }
 
-/// Compute the status of every NIM resource in `observed` and the patches to write.
-/// `models` holds the model ids read from the NIMs (`namespace/name` -> id); `now` is the
-/// time for condition transitions.
+/// Compute the status of every NIM resource in `observed` (in the `namespaces` given, or in
+/// all) and the patches to write. A resource's status depends only on objects of its own
+/// namespace, so a pass over some namespaces gives what a full pass gives for them. `models`
+/// holds the model ids read from the NIMs (`namespace/name` -> id); `now` is the time for
+/// condition transitions.
 pub fn pass(
     observed: &Observed,
     facts: &Facts,
     models: &BTreeMap<String, String>,
     now: &str,
+    namespaces: Option<&BTreeSet<String>>,
 ) -> Pass {
     let mut out = Pass::default();
     let mut resources: Vec<(Key, &Value)> = Vec::new();
     for kind in NIM_KINDS {
         for o in observed.of_kind(kind) {
             let key = key_of(kind, o);
+            if namespaces.is_some_and(|n| !n.contains(&key.1)) {
+                continue;
+            }
             match operator_evidence(o) {
                 Some(why) => out.foreign.push((key, why)),
                 None => resources.push((key, o)),
@@ -258,6 +264,60 @@ mod tests {
         let mut applied = old.clone();
         json_patch::merge(&mut applied, &patch);
         assert_eq!(applied, new);
+    }
+
+    fn service(namespace: &str) -> Value {
+        json!({
+            "apiVersion": API_VERSION, "kind": "NIMService",
+            "metadata": {"name": "llm", "namespace": namespace, "resourceVersion": "7"},
+            "spec": {
+                "image": {"repository": "nvcr.io/nim/meta/llama-3.1-8b-instruct", "tag": "1.3.3"},
+                "authSecret": "ngc-api-secret",
+                "storage": {"pvc": {"create": true, "size": "50Gi", "volumeAccessMode": "ReadWriteOnce"}},
+                "expose": {"service": {"type": "ClusterIP", "port": 8000}}
+            }
+        })
+    }
+
+    #[test]
+    fn a_pass_covers_the_namespaces_asked_for_and_bad_resources_fail_alone() {
+        let mut observed = Observed::default();
+        observed.insert(service("a"));
+        observed.insert(service("b"));
+        let mut bad = service("c");
+        bad["spec"]["replica"] = json!(2);
+        observed.insert(bad);
+        let facts = Facts::default();
+        let models = BTreeMap::new();
+
+        let all = pass(&observed, &facts, &models, "now", None);
+        let keys: Vec<(&str, &str)> = all
+            .statuses
+            .iter()
+            .map(|s| (s.kind, s.namespace.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("NIMService", "a"),
+                ("NIMService", "b"),
+                ("NIMService", "c")
+            ]
+        );
+        assert_eq!(all.updates.len(), 3);
+        assert_eq!(all.rejected.len(), 1);
+        assert_eq!(all.statuses[2].status["state"], "Failed");
+        assert_eq!(all.updates[0].patch["metadata"]["resourceVersion"], "7");
+
+        let some = pass(
+            &observed,
+            &facts,
+            &models,
+            "now",
+            Some(&BTreeSet::from(["b".to_string()])),
+        );
+        assert_eq!(some.statuses.len(), 1);
+        assert_eq!(some.statuses[0], all.statuses[1]);
     }
 
     #[test]
