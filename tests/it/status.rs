@@ -89,3 +89,103 @@ fn status_goldens() {
         assert!(states.contains(s), "no golden shows {s}: {states:?}");
     }
 }
+
+/// Paths in `v` that `schema` (a structural OpenAPI schema) does not declare: the API server
+/// would prune them, and a status writer comparing with what it wrote would loop.
+fn pruned(v: &serde_json::Value, schema: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, x) in m {
+                match (props.and_then(|p| p.get(k)), extra) {
+                    (Some(s), _) | (None, Some(s)) => pruned(x, s, &format!("{at}/{k}"), out),
+                    (None, None) => out.push(format!("{at}/{k}")),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pruned(x, &schema["items"], &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn statuses_fit_nvidias_status_schemas() {
+    let Some(shared) = crate::support::shared() else {
+        eprintln!("../shared not present; status schemas not checked");
+        return;
+    };
+    let mut schemas = std::collections::BTreeMap::new();
+    for entry in fs::read_dir(shared.join("upstream-crds/nim")).unwrap() {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        for crd in yaml_docs(&text) {
+            if crd["kind"] != "CustomResourceDefinition" {
+                continue;
+            }
+            let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+            let schema =
+                crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+                    .clone();
+            schemas.insert(kind, schema);
+        }
+    }
+    let mut statuses = Vec::new();
+    let mut cases: Vec<_> = fs::read_dir(root().join("tests/status"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    for case in cases {
+        let text = fs::read_to_string(case.join("expected.yaml")).unwrap();
+        for doc in yaml_docs(&text) {
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            statuses.push((
+                format!("{}: {kind}", case.display()),
+                kind,
+                doc["status"].clone(),
+            ));
+        }
+    }
+    // What the agent writes for a resource it cannot compile.
+    for kind in ["NIMService", "NIMCache", "NIMPipeline"] {
+        let status = nimc::status::rejected(kind, None, "NIMC026: bad", NOW);
+        statuses.push((format!("rejected {kind}"), kind.to_string(), status));
+    }
+    let mut kinds = std::collections::BTreeSet::new();
+    for (what, kind, status) in statuses {
+        let schema = &schemas[&kind];
+        let validator = jsonschema::validator_for(schema).expect("schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&status)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{what}: {errors:#?}");
+        let mut extra = Vec::new();
+        pruned(&status, schema, "/status", &mut extra);
+        assert!(
+            extra.is_empty(),
+            "{what}: NVIDIA's CRD would prune {extra:?}"
+        );
+        kinds.insert(kind);
+    }
+    assert_eq!(kinds.len(), 3);
+    // The checks bite.
+    let mut extra = Vec::new();
+    let bogus = serde_json::json!({"state": "Ready", "model": {"bogus": 1}});
+    pruned(&bogus, &schemas["NIMService"], "/status", &mut extra);
+    assert_eq!(extra, ["/status/model/bogus"]);
+    let bad = serde_json::json!({"conditions": [{"type": "Ready"}]});
+    assert!(
+        !jsonschema::validator_for(&schemas["NIMService"])
+            .unwrap()
+            .is_valid(&bad)
+    );
+}
