@@ -249,7 +249,20 @@ pub fn compute(
             status: json!({"state": state, "states": states}),
         });
     }
+    // A merge patch cannot write a null (it deletes): a status never holds one.
+    out.iter_mut().for_each(|s| strip_nulls(&mut s.status));
     out
+}
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 struct Context<'a> {
@@ -989,5 +1002,17 @@ fn mismatch(want: &Value, live: &Value, top: bool) -> Option<Vec<String>> {
             (a != &b.to_string()).then(Vec::new)
         }
         (a, b) => (a != b).then(Vec::new),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn nulls_are_not_kept_in_a_status() {
+        let mut v = json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}});
+        super::strip_nulls(&mut v);
+        assert_eq!(v, json!({"b": [{"d": 1}], "e": {}}));
     }
 }

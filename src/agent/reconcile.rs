@@ -126,10 +126,6 @@ pub fn pass(
     out.statuses
         .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
 
-    for s in &mut out.statuses {
-        // The API server drops nulls from a merge patch: keep them out of the comparison.
-        strip_nulls(&mut s.status);
-    }
     for s in &out.statuses {
         let Some(live) = observed.get(s.kind, &s.namespace, &s.name) else {
             continue;
@@ -204,17 +200,6 @@ fn source_text(kind: &str, o: &Value) -> String {
     }
     // JSON is YAML: nimc's reader takes it as is.
     serde_json::to_string_pretty(&doc).unwrap_or_default()
-}
-
-fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
 }
 
 fn describe(d: &Diagnostic) -> String {
@@ -318,13 +303,6 @@ mod tests {
         );
         assert_eq!(some.statuses.len(), 1);
         assert_eq!(some.statuses[0], all.statuses[1]);
-    }
-
-    #[test]
-    fn nulls_are_not_kept_in_a_status() {
-        let mut v = json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}});
-        strip_nulls(&mut v);
-        assert_eq!(v, json!({"b": [{"d": 1}], "e": {}}));
     }
 
     #[test]
