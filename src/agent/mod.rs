@@ -467,7 +467,7 @@ async fn wait_for_signal() {
     }
 }
 
-/// The reconcile loop: recompute on every change (debounced), on the resync period and on
+/// The reconcile loop: recompute on every change (batched), on the resync period and on
 /// retries; write the statuses that differ while this replica leads.
 struct Reconciler<'a> {
     client: Client,
@@ -479,7 +479,7 @@ struct Reconciler<'a> {
     shutdown: watch::Receiver<bool>,
 }
 
-/// Quiet time after an event before a pass, so a burst of events costs one pass.
+/// How long a pass waits after its wake-up, so the events of a burst join one pass.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The longest a status patch (with its re-read on conflict) may take.
@@ -498,6 +498,9 @@ impl Reconciler<'_> {
         let mut resync = tokio::time::interval(self.config.resync);
         let mut backoff = Duration::from_millis(200);
         let mut retry_at: Option<tokio::time::Instant> = None;
+        // Whether the retry covers every namespace (after errors) or only the re-read ones
+        // (after conflicts, which marked their namespaces).
+        let mut retry_all = false;
         let mut models: BTreeMap<String, String> = BTreeMap::new();
         let mut probes = Probes::default();
         let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeResult>();
@@ -515,7 +518,7 @@ impl Reconciler<'_> {
                 _ = resync.tick() => true,
                 _ = retry => {
                     retry_at = None;
-                    true
+                    retry_all
                 }
                 Some((key, endpoint, id)) = probe_rx.recv() => {
                     if !probes.record(&key, endpoint, id, &mut models) {
@@ -587,6 +590,7 @@ impl Reconciler<'_> {
                 self.shared.with_metrics(|m| m.pass_errors += 1);
             }
             // Conflicts were re-read: the next pass starts from the fresh objects.
+            retry_all = written.errors > 0;
             retry_at = Some(tokio::time::Instant::now() + backoff);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
