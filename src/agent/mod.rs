@@ -324,13 +324,17 @@ fn refuse_if_operator(kind: &Kind, items: &[DynamicObject]) -> Result<(), String
     for o in items {
         let v = value_of(kind, o.clone());
         if let Some(why) = reconcile::operator_evidence(&v) {
-            return Err(format!(
-                "the NVIDIA NIM Operator manages {} {}/{} ({why}); two writers of one status \
-                 would fight. Uninstall the operator, or run the agent only on namespaces it \
-                 does not manage (--namespace)",
-                kind.kind,
+            let (ns, name) = (
                 o.metadata.namespace.as_deref().unwrap_or_default(),
                 o.metadata.name.as_deref().unwrap_or_default(),
+            );
+            return Err(format!(
+                "the NVIDIA NIM Operator manages {} {ns}/{name} ({why}); two writers of one \
+                 status would fight. Uninstall the operator, or run the agent only on namespaces \
+                 it does not manage (--namespace). An uninstalled operator leaves its finalizers \
+                 behind: remove them with `kubectl -n {ns} patch {} {name} --type=json \
+                 -p '[{{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}}]'`",
+                kind.kind, kind.plural,
             ));
         }
     }

@@ -540,6 +540,10 @@ fn the_agent_refuses_to_run_beside_the_nvidia_operator() {
         "{log}"
     );
     assert!(
+        log.contains("kubectl -n nim patch nimservices llama --type=json"),
+        "{log}"
+    );
+    assert!(
         api.requests().iter().all(|r| r.method == "GET"),
         "it wrote something"
     );
