@@ -98,8 +98,9 @@ pub const CODES: &[Code] = &[
         name: "input-limit",
         severity: Severity::Error,
         explanation: "The input exceeds a safety limit: nesting deeper than 128 levels, more than \
-                      2,000,000 nodes after alias expansion, a file over 16 MiB, or a file that is \
-                      not UTF-8. The limits keep an Argo CD plugin safe from hostile repositories.",
+                      2,000,000 nodes after alias expansion, a file over 16 MiB, a file that is \
+                      not UTF-8, or a symbolic link that loops, dangles or leaves the directory \
+                      read. The limits keep an Argo CD plugin safe from hostile repositories.",
     },
     Code {
         code: "NIMC003",

@@ -125,13 +125,15 @@ enum Command {
     /// Print the status the operator (or `nimc agent`) would write into each resource.
     ///
     /// Reads the resources (PATH, as for render) and the live objects (--observed: what
-    /// `kubectl get deploy,lws,isvc,job,pvc,svc,ingress,computedomain,nimcache,nimservice -o yaml`
-    /// prints) and prints one YAML document per resource: apiVersion, kind, metadata (name,
-    /// namespace) and status. Exit status: 0, 1 input errors, 2 usage or I/O failure.
+    /// `kubectl get -A -o yaml` prints for every kind nimc renders plus resourceclaims,
+    /// computedomains and the NIM resources; see the README) and prints one YAML document per
+    /// resource: apiVersion, kind, metadata (name, namespace) and status. Exit status: 0, 1
+    /// input errors, 2 usage or I/O failure.
     Status {
         #[command(flatten)]
         input: InputArgs,
         /// Multi-document YAML (or `kind: List`) of the live objects, with their status.
+        /// Repeatable.
         #[arg(long, value_name = "FILE", required = true)]
         observed: Vec<PathBuf>,
         /// The model a NIMService serves, as its /v1/models reports it. Repeatable. Without
@@ -182,7 +184,7 @@ struct AgentArgs {
     /// The Lease's namespace. Default: $POD_NAMESPACE, else the service account's namespace.
     #[arg(long, value_name = "NAMESPACE")]
     lease_namespace: Option<String>,
-    /// This replica's identity in the Lease. Default: $POD_NAME, else the host name.
+    /// This replica's identity in the Lease. Default: $POD_NAME, else <host name>-<pid>.
     #[arg(long, value_name = "ID")]
     identity: Option<String>,
     /// How long a Lease holds without renewal (e.g. 15s).
