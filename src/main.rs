@@ -282,7 +282,7 @@ fn main() -> ExitCode {
 fn agent(args: AgentArgs) -> ExitCode {
     use nimc::agent::{self, lease::LeaseConfig, log};
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let facts = match &args.facts {
+    let mut facts = match &args.facts {
         None => Facts::default(),
         Some(p) => {
             let mut sources = Sources::default();
@@ -300,6 +300,9 @@ fn agent(args: AgentArgs) -> ExitCode {
             }
         }
     };
+    // The agent compiles resources from the cluster, not from files: a patch's place in the
+    // facts file means nothing to its diagnostics, which then concern every resource.
+    facts.patches.iter_mut().for_each(|p| p.at = None);
     let lease = (!args.no_leader_elect).then(|| LeaseConfig {
         namespace: args
             .lease_namespace

@@ -513,7 +513,7 @@ impl Context<'_> {
     /// renders; a claim by name reports that ResourceClaim, a template reports the claims the
     /// cluster made from it (annotated with the pod claim name), oldest first.
     fn dra_statuses(&self, workload: &Rendered, ns: &str) -> Option<Value> {
-        let doc = object_json(&workload.yaml)?;
+        let doc = json_of(workload)?;
         let pod = match workload.kind {
             "LeaderWorkerSet" => &doc["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"],
             _ => &doc["spec"]["template"]["spec"],
@@ -667,10 +667,8 @@ impl Context<'_> {
                 differ.push(format!("{}/{} is missing", r.kind, r.name));
                 continue;
             };
-            let want: Cow<Value> = match (&r.json, object_json_if(r.json.is_none(), &r.yaml)) {
-                (Some(v), _) => Cow::Borrowed(v),
-                (None, Some(v)) => Cow::Owned(v),
-                (None, None) => continue,
+            let Some(want) = json_of(r) else {
+                continue;
             };
             let want = match autoscaled && r.kind == "Deployment" {
                 true => {
@@ -820,7 +818,7 @@ fn has_condition(status: &Value, kind: &str, value: &str) -> bool {
 
 /// The claim a cache Job mounts (when nimc does not create the PVC itself).
 fn claim_of_job(job: &Rendered) -> Option<String> {
-    let doc = object_json(&job.yaml)?;
+    let doc = json_of(job)?;
     doc["spec"]["template"]["spec"]["volumes"]
         .as_array()?
         .iter()
@@ -951,9 +949,12 @@ fn available_replicas(live: &Value) -> Option<i64> {
         })
 }
 
-/// [`object_json`], only when `needed`.
-fn object_json_if(needed: bool, yaml_text: &str) -> Option<Value> {
-    needed.then(|| object_json(yaml_text)).flatten()
+/// A rendered object's fields: its JSON form when kept, else its YAML parsed back.
+fn json_of(r: &Rendered) -> Option<Cow<'_, Value>> {
+    match &r.json {
+        Some(v) => Some(Cow::Borrowed(v)),
+        None => object_json(&r.yaml).map(Cow::Owned),
+    }
 }
 
 fn object_json(yaml_text: &str) -> Option<Value> {

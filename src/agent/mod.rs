@@ -425,6 +425,7 @@ async fn watch_kind(
                     ns,
                     o.metadata.name.as_deref().unwrap_or_default(),
                 );
+                s.dirty.namespace(ns);
             }
         }
         drop(s);
@@ -502,9 +503,6 @@ impl Reconciler<'_> {
         let mut resync = tokio::time::interval(self.config.resync);
         let mut backoff = Duration::from_millis(200);
         let mut retry_at: Option<tokio::time::Instant> = None;
-        // Whether the retry covers every namespace (after errors) or only the re-read ones
-        // (after conflicts, which marked their namespaces).
-        let mut retry_all = false;
         let mut models: BTreeMap<String, String> = BTreeMap::new();
         let mut probes = Probes::default();
         let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeResult>();
@@ -520,9 +518,10 @@ impl Reconciler<'_> {
             let everything = tokio::select! {
                 _ = self.notify.notified() => false,
                 _ = resync.tick() => true,
+                // Failed and conflicting writes marked their namespaces dirty.
                 _ = retry => {
                     retry_at = None;
-                    retry_all
+                    false
                 }
                 Some((key, endpoint, id)) = probe_rx.recv() => {
                     if !probes.record(&key, endpoint, id, &mut models) {
@@ -564,14 +563,15 @@ impl Reconciler<'_> {
                 for k in kinds::WATCHED {
                     objects.insert(k.kind, observed.of_kind(k.kind).count());
                 }
-                (pass, objects, scope)
+                (pass, objects)
             })
             .await;
-            let Ok((pass, objects, scope)) = computed else {
+            let Ok((pass, objects)) = computed else {
                 log::error("reconcile pass panicked", Value::Null);
+                lock(&self.store).dirty.all = true;
                 continue;
             };
-            known.update(&pass, scope.as_ref());
+            known.update(&pass, pass.scope.as_ref());
             self.record(&pass, &known, objects, started.elapsed().as_secs_f64());
             for (key, why) in &pass.foreign {
                 if foreign_logged.insert(key.clone()) {
@@ -594,7 +594,6 @@ impl Reconciler<'_> {
                 self.shared.with_metrics(|m| m.pass_errors += 1);
             }
             // Conflicts were re-read: the next pass starts from the fresh objects.
-            retry_all = written.errors > 0;
             retry_at = Some(tokio::time::Instant::now() + backoff);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -636,9 +635,15 @@ impl Reconciler<'_> {
         let mut shutdown = self.shutdown.clone();
         let all = futures::stream::iter(updates)
             .map(|u| async {
-                tokio::time::timeout(REQUEST_TIMEOUT, self.patch(u))
+                let ns = u.key.1.clone();
+                let outcome = tokio::time::timeout(REQUEST_TIMEOUT, self.patch(u))
                     .await
-                    .unwrap_or(Outcome::Failed)
+                    .unwrap_or(Outcome::Failed);
+                // What was not written is recomputed on the retry.
+                if matches!(outcome, Outcome::Failed | Outcome::Conflict) {
+                    lock(&self.store).dirty.namespace(&ns);
+                }
+                outcome
             })
             .buffer_unordered(8)
             .collect::<Vec<Outcome>>();
@@ -692,18 +697,21 @@ impl Reconciler<'_> {
             }
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 log::info("status patch conflicted; re-reading", fields);
-                lock(&self.store).dirty.namespace(ns);
                 match api.get_status(name).await {
                     Ok(o) => lock(&self.store).observed.insert(value_of(kind, o)),
                     Err(kube::Error::Api(e)) if e.code == 404 => {
-                        lock(&self.store).observed.remove(kind.kind, ns, name);
+                        let mut s = lock(&self.store);
+                        s.observed.remove(kind.kind, ns, name);
+                        s.dirty.namespace(ns);
                     }
                     Err(_) => {}
                 }
                 Outcome::Conflict
             }
             Err(kube::Error::Api(e)) if e.code == 404 => {
-                lock(&self.store).observed.remove(kind.kind, ns, name);
+                let mut s = lock(&self.store);
+                s.observed.remove(kind.kind, ns, name);
+                s.dirty.namespace(ns);
                 Outcome::Skipped
             }
             Err(e) => {

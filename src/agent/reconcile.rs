@@ -49,11 +49,15 @@ pub struct Pass {
     pub rejected: Vec<(Key, String)>,
     /// Resources the NVIDIA operator manages, with the evidence.
     pub foreign: Vec<(Key, String)>,
+    /// The namespaces covered (`None`: all).
+    pub scope: Option<BTreeSet<String>>,
 }
 
 /// Compute the status of every NIM resource in `observed` (in the `namespaces` given, or in
 /// all) and the patches to write. A resource's status depends only on objects of its own
-/// namespace, so a pass over some namespaces gives what a full pass gives for them. `models`
+/// namespace, so a pass over some namespaces gives what a full pass gives for them; the
+/// `namespaces` are ignored when the facts have patches, since a patch that selects no
+/// object is an error only over the whole input. [`Pass::scope`] says what was covered. `models`
 /// holds the model ids read from the NIMs (`namespace/name` -> id); `now` is the time for
 /// condition transitions.
 pub fn pass(
@@ -63,7 +67,11 @@ pub fn pass(
     now: &str,
     namespaces: Option<&BTreeSet<String>>,
 ) -> Pass {
-    let mut out = Pass::default();
+    let namespaces = namespaces.filter(|_| facts.patches.is_empty());
+    let mut out = Pass {
+        scope: namespaces.cloned(),
+        ..Pass::default()
+    };
     let mut resources: Vec<(Key, &Value)> = Vec::new();
     for kind in NIM_KINDS {
         for o in observed.of_kind(kind) {
@@ -294,15 +302,22 @@ mod tests {
         assert_eq!(all.statuses[2].status["state"], "Failed");
         assert_eq!(all.updates[0].patch["metadata"]["resourceVersion"], "7");
 
-        let some = pass(
-            &observed,
-            &facts,
-            &models,
-            "now",
-            Some(&BTreeSet::from(["b".to_string()])),
-        );
+        let b = BTreeSet::from(["b".to_string()]);
+        let some = pass(&observed, &facts, &models, "now", Some(&b));
         assert_eq!(some.statuses.len(), 1);
         assert_eq!(some.statuses[0], all.statuses[1]);
+        assert_eq!(some.scope, Some(b.clone()));
+
+        // With a facts patch (here for namespace a), every pass covers every namespace.
+        let file = crate::source::SourceFile {
+            path: "nimc.yaml".into(),
+            text: "patches:\n- target: {kind: Deployment, namespace: a}\n  mergePatch: {metadata: {labels: {team: x}}}\n".into(),
+        };
+        let patched = crate::facts::parse(&file, 0).unwrap();
+        let full = pass(&observed, &patched, &models, "now", Some(&b));
+        assert_eq!(full.scope, None);
+        assert_eq!(full.statuses.len(), 3);
+        assert_eq!(full.rejected.len(), 1, "{:?}", full.rejected);
     }
 
     #[test]

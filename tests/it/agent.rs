@@ -187,8 +187,10 @@ impl Agent {
                 "3s",
                 "--lease-retry",
                 "300ms",
+                // Longer than any wait: every change must reach the status through the
+                // watches, not through the periodic resync.
                 "--resync",
-                "5s",
+                "300s",
             ])
             .args(["--health-addr", addr, "--metrics-addr", addr])
             .args(extra)
@@ -432,13 +434,27 @@ fn the_agent_writes_the_statuses_nimc_status_computes_and_follows_the_cluster() 
     );
     assert!(state_is(&api, "NIMService", "llama", "Ready"));
 
+    // A deleted object: the next pass reports it missing.
+    api.delete("apps/v1", "Deployment", NS, "llama");
+    expect(&api, &agent, "llama NotReady without its Deployment", |a| {
+        let s = status_of(a, "NIMService", "llama");
+        s["state"] == "NotReady"
+            && s["conditions"].as_array().unwrap().iter().any(|c| {
+                c["type"] == "Drifted"
+                    && c["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("Deployment/llama is missing")
+            })
+    });
+
     // Metrics, then a clean shutdown that releases the lease.
     let (code, metrics) = agent.get("/metrics");
     assert_eq!(code, 200);
     for series in [
         "nimc_agent_reconcile_total ",
         "nimc_agent_status_patches_total{result=\"conflict\"} ",
-        "nimService_status_total{status=\"Ready\"} 1",
+        "nimService_status_total{status=\"NotReady\"} 1",
         "nimService_status_total{status=\"Failed\"} 1",
         "nimCache_status_total{status=\"all\"} 1",
         "nimc_agent_leader 1",

@@ -167,6 +167,21 @@ impl FakeApi {
         self.lock().objects.get(&key).cloned()
     }
 
+    /// Delete an object (as another client would), with a watch event.
+    pub fn delete(&self, api_version: &str, kind: &str, ns: &str, name: &str) {
+        let key = (
+            api_version.to_string(),
+            plural(kind),
+            ns.to_string(),
+            name.to_string(),
+        );
+        let mut s = self.lock();
+        let o = s.objects.get(&key).cloned().expect("object to delete");
+        commit(&mut s, key, o, "DELETED");
+        drop(s);
+        self.inner.changed.notify_all();
+    }
+
     /// Make the next `n` status patches fail with 409 Conflict.
     pub fn conflict_next_status_patches(&self, n: usize) {
         self.lock().conflicts = n;
