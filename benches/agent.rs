@@ -14,10 +14,9 @@ mod fake_api;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_api::FakeApi;
+use fake_api::{FakeApi, cluster, deployment_status, nim_service};
 use nimc::facts::Facts;
-use nimc::source::Sources;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const SERVICES: usize = 1000;
 
@@ -29,35 +28,10 @@ fn main() {
 }
 
 fn run(namespaces: usize) {
-    let api = FakeApi::start();
-    let mut texts = Vec::new();
-    for i in 0..SERVICES {
-        let cr = json!({
-            "apiVersion": "apps.nvidia.com/v1alpha1", "kind": "NIMService",
-            "metadata": {"name": format!("llm-{i:04}"), "namespace": format!("team-{}", i % namespaces)},
-            "spec": {
-                "image": {"repository": "nvcr.io/nim/meta/llama-3.1-8b-instruct", "tag": "1.3.3",
-                          "pullSecrets": ["ngc-secret"]},
-                "authSecret": "ngc-api-secret",
-                "storage": {"pvc": {"create": true, "size": "50Gi", "volumeAccessMode": "ReadWriteOnce"}},
-                "replicas": 1,
-                "resources": {"limits": {"nvidia.com/gpu": 1}},
-                "expose": {"service": {"type": "ClusterIP", "port": 8000}}
-            }
-        });
-        api.put(cr.clone());
-        texts.push((format!("cr-{i}.json"), cr.to_string()));
-    }
-    let compiled = nimc::compile(&Sources::from_texts(texts), &Facts::default());
-    assert!(!compiled.has_errors());
-    for r in &compiled.objects {
-        let docs = nimc::yaml::parse_documents(&r.yaml, nimc::yaml::Limits::default()).unwrap();
-        let mut o: Value = nimc::yaml::de::from_node(&docs[0]).unwrap();
-        if o["kind"] == "Deployment" {
-            o["status"] = ready(true);
-        }
-        api.put(o);
-    }
+    let resources: Vec<Value> = (0..SERVICES)
+        .map(|i| nim_service(&format!("team-{}", i % namespaces), &format!("llm-{i:04}")))
+        .collect();
+    let api = cluster(&resources);
     let objects = api.objects().len();
 
     // One reconcile pass in-process: the pure part of the agent's work per change.
@@ -130,7 +104,7 @@ fn run(namespaces: usize) {
         for ready_now in [false, true] {
             let t = Instant::now();
             api.update("apps/v1", "Deployment", &ns, &name, |d| {
-                d["status"] = ready(ready_now)
+                d["status"] = deployment_status(ready_now)
             });
             let want = if ready_now { "Ready" } else { "NotReady" };
             assert!(api.wait_until(Duration::from_secs(30), |a| {
@@ -177,18 +151,6 @@ fn run(namespaces: usize) {
         cpu_changes
     );
     println!("  idle: {idle:.2} s CPU in 10 s");
-}
-
-fn ready(ready: bool) -> Value {
-    let n = i64::from(ready);
-    json!({
-        "replicas": 1, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n,
-        "conditions": [
-            {"type": "Available", "status": if ready { "True" } else { "False" }},
-            {"type": "Progressing", "status": "True",
-             "reason": if ready { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }}
-        ]
-    })
 }
 
 /// User plus system CPU time of `pid`, in seconds (clock ticks of 1/100 s).

@@ -284,21 +284,10 @@ fn agent(args: AgentArgs) -> ExitCode {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut facts = match &args.facts {
         None => Facts::default(),
-        Some(p) => {
-            let mut sources = Sources::default();
-            let file = match source::read_one(p) {
-                Ok(f) => f,
-                Err(e) => return fail(e),
-            };
-            let i = sources.add_settings(file);
-            match facts::parse(&sources.files[i], i) {
-                Ok(f) => f,
-                Err(d) => {
-                    print_diagnostics(&[d], &sources, Format::Human, false);
-                    return ExitCode::from(1);
-                }
-            }
-        }
+        Some(p) => match read_facts(p, &mut Sources::default(), Format::Human, false) {
+            Ok(f) => f,
+            Err(code) => return code,
+        },
     };
     // The agent compiles resources from the cluster, not from files: a patch's place in the
     // facts file means nothing to its diagnostics, which then concern every resource.
@@ -573,11 +562,7 @@ fn load(input: &InputArgs, argo: Option<&ArgoEnv>) -> Result<Loaded, ExitCode> {
     };
     let mut facts = match facts_path {
         None => Facts::default(),
-        Some(p) => {
-            let file = source::read_one(&p).map_err(fail)?;
-            let i = sources.add_settings(file);
-            facts::parse(&sources.files[i], i).map_err(|d| settings_error(d, &sources))?
-        }
+        Some(p) => read_facts(&p, &mut sources, input.format, input.verbose)?,
     };
     for p in &input.patches {
         let file = source::read_one(p).map_err(fail)?;
@@ -594,6 +579,21 @@ fn load(input: &InputArgs, argo: Option<&ArgoEnv>) -> Result<Loaded, ExitCode> {
         sources,
         facts,
         read_diags,
+    })
+}
+
+/// Read the facts file at `path` into `sources` (its diagnostics point into it) and parse it.
+fn read_facts(
+    path: &Path,
+    sources: &mut Sources,
+    format: Format,
+    verbose: bool,
+) -> Result<Facts, ExitCode> {
+    let file = source::read_one(path).map_err(fail)?;
+    let i = sources.add_settings(file);
+    facts::parse(&sources.files[i], i).map_err(|d| {
+        print_diagnostics(&[d], sources, format, verbose);
+        ExitCode::from(1)
     })
 }
 

@@ -151,7 +151,7 @@ pub fn apply_patches(
             if !quick {
                 continue;
             }
-            let Some(mut doc) = r.json.clone().or_else(|| object_json(&r.yaml)) else {
+            let Some(mut doc) = r.value().map(|v| v.into_owned()) else {
                 continue;
             };
             let labels = &doc["metadata"]["labels"];
@@ -205,11 +205,6 @@ pub fn apply_patches(
 }
 
 /// A rendered object as JSON (nimc's own output always parses).
-fn object_json(yaml: &str) -> Option<serde_json::Value> {
-    let docs = crate::yaml::parse_documents(yaml, crate::yaml::Limits::default()).ok()?;
-    crate::yaml::de::from_node(docs.first()?).ok()
-}
-
 /// Drop exact duplicates (two NIMServices sharing an existing PVC name render the same PVC) and
 /// report objects that two resources render differently.
 pub fn deduplicate(objects: Vec<Rendered>, input: &Input) -> (Vec<Rendered>, Vec<Diagnostic>) {

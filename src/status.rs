@@ -513,7 +513,7 @@ impl Context<'_> {
     /// renders; a claim by name reports that ResourceClaim, a template reports the claims the
     /// cluster made from it (annotated with the pod claim name), oldest first.
     fn dra_statuses(&self, workload: &Rendered, ns: &str) -> Option<Value> {
-        let doc = json_of(workload)?;
+        let doc = workload.value()?;
         let pod = match workload.kind {
             "LeaderWorkerSet" => &doc["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"],
             _ => &doc["spec"]["template"]["spec"],
@@ -667,7 +667,7 @@ impl Context<'_> {
                 differ.push(format!("{}/{} is missing", r.kind, r.name));
                 continue;
             };
-            let Some(want) = json_of(r) else {
+            let Some(want) = r.value() else {
                 continue;
             };
             let want = match autoscaled && r.kind == "Deployment" {
@@ -680,7 +680,7 @@ impl Context<'_> {
                 }
                 false => want,
             };
-            if let Some(path) = first_mismatch(&want, live, String::new()) {
+            if let Some(path) = first_mismatch(&want, live) {
                 differ.push(format!("{}/{} differs at {path}", r.kind, r.name));
             }
         }
@@ -818,7 +818,7 @@ fn has_condition(status: &Value, kind: &str, value: &str) -> bool {
 
 /// The claim a cache Job mounts (when nimc does not create the PVC itself).
 fn claim_of_job(job: &Rendered) -> Option<String> {
-    let doc = json_of(job)?;
+    let doc = job.value()?;
     doc["spec"]["template"]["spec"]["volumes"]
         .as_array()?
         .iter()
@@ -949,26 +949,12 @@ fn available_replicas(live: &Value) -> Option<i64> {
         })
 }
 
-/// A rendered object's fields: its JSON form when kept, else its YAML parsed back.
-fn json_of(r: &Rendered) -> Option<Cow<'_, Value>> {
-    match &r.json {
-        Some(v) => Some(Cow::Borrowed(v)),
-        None => object_json(&r.yaml).map(Cow::Owned),
-    }
-}
-
-fn object_json(yaml_text: &str) -> Option<Value> {
-    let docs = yaml::parse_documents(yaml_text, Limits::default()).ok()?;
-    yaml::de::from_node(docs.first()?).ok()
-}
-
 /// The first place where `want` (a rendered object) is not in `live`: every field nimc sets
 /// must be there with the same value; fields the cluster adds are ignored. Lists compare item
 /// by item. `status` and the server's metadata are not compared.
-fn first_mismatch(want: &Value, live: &Value, at: String) -> Option<String> {
-    let mut segments = mismatch(want, live, true)?;
-    segments.reverse();
-    Some(segments.iter().fold(at, |path, s| format!("{path}/{s}")))
+fn first_mismatch(want: &Value, live: &Value) -> Option<String> {
+    let segments = mismatch(want, live, true)?;
+    Some(segments.iter().rev().map(|s| format!("/{s}")).collect())
 }
 
 /// [`first_mismatch`]'s walk: the path segments of the first difference, innermost first

@@ -276,7 +276,7 @@ async fn discover(
                     Ok(list) => {
                         served.insert(kind.kind);
                         if kind.is_nim() {
-                            refuse_if_operator(kind, &list.items)?;
+                            refuse_if_operator(kind, list.items)?;
                         }
                     }
                     Err(kube::Error::Api(e)) if e.code == 404 && kind.optional => {
@@ -320,13 +320,14 @@ async fn discover(
     }
 }
 
-fn refuse_if_operator(kind: &Kind, items: &[DynamicObject]) -> Result<(), String> {
+fn refuse_if_operator(kind: &Kind, items: Vec<DynamicObject>) -> Result<(), String> {
     for o in items {
-        let v = value_of(kind, o.clone());
+        let v = value_of(kind, o);
         if let Some(why) = reconcile::operator_evidence(&v) {
+            let meta = &v["metadata"];
             let (ns, name) = (
-                o.metadata.namespace.as_deref().unwrap_or_default(),
-                o.metadata.name.as_deref().unwrap_or_default(),
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default(),
             );
             return Err(format!(
                 "the NVIDIA NIM Operator manages {} {ns}/{name} ({why}); two writers of one \
@@ -395,27 +396,18 @@ async fn watch_kind(
                 }
             }
             Event::Apply(o) => {
+                let ns = o.metadata.namespace.clone().unwrap_or_default();
+                let name = o.metadata.name.clone().unwrap_or_default();
                 let o = value_of(kind, o);
                 // Like the operator's predicate: a NIM resource whose change is only its status
                 // (the echo of the agent's own patch) needs no pass.
-                let echo = kind.is_nim() && {
-                    let (ns, name) = (&o["metadata"]["namespace"], &o["metadata"]["name"]);
-                    let before = s.observed.get(
-                        kind.kind,
-                        ns.as_str().unwrap_or_default(),
-                        name.as_str().unwrap_or_default(),
-                    );
-                    before.is_some_and(|b| same_but_status(b, &o))
-                };
+                let echo = kind.is_nim()
+                    && (s.observed.get(kind.kind, &ns, &name))
+                        .is_some_and(|b| same_but_status(b, &o));
+                s.observed.insert(o);
                 if echo {
-                    s.observed.insert(o);
                     continue;
                 }
-                let ns = o["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                s.observed.insert(o);
                 s.dirty.namespace(&ns);
             }
             Event::Delete(o) => {

@@ -77,131 +77,141 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let counted = |key: &str, m: &BTreeMap<&'static str, u64>| -> Vec<(String, String)> {
+            m.iter()
+                .map(|(k, n)| (label(key, k), n.to_string()))
+                .collect()
         };
-        head(
+        family(
             &mut o,
             "nimc_agent_reconcile_total",
             "counter",
             "Reconcile passes run.",
+            [(String::new(), self.passes.to_string())],
         );
-        let _ = writeln!(o, "nimc_agent_reconcile_total {}", self.passes);
-        head(
+        family(
             &mut o,
             "nimc_agent_reconcile_errors_total",
             "counter",
             "Reconcile passes that could not write every status.",
+            [(String::new(), self.pass_errors.to_string())],
         );
-        let _ = writeln!(o, "nimc_agent_reconcile_errors_total {}", self.pass_errors);
-        head(
+        let buckets = BUCKETS
+            .iter()
+            .zip(self.pass_buckets)
+            .map(|(le, n)| (format!("_bucket{}", label("le", le)), n.to_string()));
+        family(
             &mut o,
             "nimc_agent_reconcile_duration_seconds",
             "histogram",
             "Time to compute the statuses of every resource.",
+            buckets.chain([
+                (
+                    format!("_bucket{}", label("le", "+Inf")),
+                    self.passes.to_string(),
+                ),
+                ("_sum".into(), self.pass_seconds_sum.to_string()),
+                ("_count".into(), self.passes.to_string()),
+            ]),
         );
-        for (le, n) in BUCKETS.iter().zip(self.pass_buckets) {
-            let _ = writeln!(
-                o,
-                "nimc_agent_reconcile_duration_seconds_bucket{{le=\"{le}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            o,
-            "nimc_agent_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            self.passes
-        );
-        let _ = writeln!(
-            o,
-            "nimc_agent_reconcile_duration_seconds_sum {}",
-            self.pass_seconds_sum
-        );
-        let _ = writeln!(
-            o,
-            "nimc_agent_reconcile_duration_seconds_count {}",
-            self.passes
-        );
-        head(
+        let patches = ["ok", "conflict", "error"].map(|r| {
+            (
+                label("result", r),
+                self.patches.get(r).copied().unwrap_or(0).to_string(),
+            )
+        });
+        family(
             &mut o,
             "nimc_agent_status_patches_total",
             "counter",
             "Status patches sent, by result.",
+            patches,
         );
-        for result in ["ok", "conflict", "error"] {
-            let n = self.patches.get(result).copied().unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "nimc_agent_status_patches_total{{result=\"{result}\"}} {n}"
-            );
-        }
-        head(
+        family(
             &mut o,
             "nimc_agent_watch_events_total",
             "counter",
             "Watch events received, by kind.",
+            counted("kind", &self.watch_events),
         );
-        for (kind, n) in &self.watch_events {
-            let _ = writeln!(o, "nimc_agent_watch_events_total{{kind=\"{kind}\"}} {n}");
-        }
-        head(
+        family(
             &mut o,
             "nimc_agent_watch_errors_total",
             "counter",
             "Watch errors (each followed by a retry), by kind.",
+            counted("kind", &self.watch_errors),
         );
-        for (kind, n) in &self.watch_errors {
-            let _ = writeln!(o, "nimc_agent_watch_errors_total{{kind=\"{kind}\"}} {n}");
-        }
-        head(
+        let objects = self
+            .objects
+            .iter()
+            .map(|(k, n)| (label("kind", k), n.to_string()));
+        family(
             &mut o,
             "nimc_agent_objects",
             "gauge",
             "Live objects held by the watches, by kind.",
+            objects,
         );
-        for (kind, n) in &self.objects {
-            let _ = writeln!(o, "nimc_agent_objects{{kind=\"{kind}\"}} {n}");
-        }
-        head(
+        family(
             &mut o,
             "nimc_agent_rejected_resources",
             "gauge",
             "NIM resources nimc cannot compile (their status says why).",
+            [(String::new(), self.rejected.to_string())],
         );
-        let _ = writeln!(o, "nimc_agent_rejected_resources {}", self.rejected);
-        head(
+        family(
             &mut o,
             "nimc_agent_leader",
             "gauge",
             "1 while this replica holds the lease and writes statuses.",
+            [(String::new(), u8::from(self.leader).to_string())],
         );
-        let _ = writeln!(o, "nimc_agent_leader {}", u8::from(self.leader));
         for (kind, name, known) in KNOWN_STATES {
-            head(
-                &mut o,
-                name,
-                "gauge",
-                &format!("{kind} resources by status.state, as the operator exports them."),
-            );
-            let counts = self.states.get(kind);
             let mut series: BTreeMap<String, usize> =
                 known.iter().map(|s| (s.to_string(), 0)).collect();
             let mut all = 0;
-            for (state, n) in counts.into_iter().flatten() {
-                let label = if state.is_empty() {
+            for (state, n) in self.states.get(kind).into_iter().flatten() {
+                let state = if state.is_empty() {
                     "Unknown"
                 } else {
                     state.as_str()
                 };
-                *series.entry(label.to_string()).or_default() += n;
+                *series.entry(state.to_string()).or_default() += n;
                 all += n;
             }
             series.insert("all".into(), all);
-            for (state, n) in series {
-                let _ = writeln!(o, "{name}{{status=\"{state}\"}} {n}");
-            }
+            family(
+                &mut o,
+                name,
+                "gauge",
+                &format!("{kind} resources by status.state, as the operator exports them."),
+                series
+                    .iter()
+                    .map(|(state, n)| (label("status", state), n.to_string())),
+            );
         }
         o
     }
+}
+
+/// One metric family: its HELP and TYPE lines, then each sample as (what follows the name:
+/// a suffix and/or labels, value).
+fn family(
+    o: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (rest, value) in samples {
+        let _ = writeln!(o, "{name}{rest} {value}");
+    }
+}
+
+/// `{key="value"}`.
+fn label(key: &str, value: impl std::fmt::Display) -> String {
+    format!("{{{key}=\"{value}\"}}")
 }
 
 /// What the endpoints read.
@@ -274,4 +284,48 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    #[test]
+    fn the_exposition_has_every_family_and_the_operators_gauges() {
+        let mut m = Metrics::default();
+        m.observe_pass(0.02);
+        m.patches.insert("ok", 3);
+        m.watch_events.insert("Deployment", 5);
+        m.objects.insert("Service", 2);
+        m.leader = true;
+        m.states
+            .entry("NIMService")
+            .or_default()
+            .extend([("Ready".to_string(), 2), (String::new(), 1)]);
+        let text = m.render();
+        for line in [
+            "# HELP nimc_agent_reconcile_total Reconcile passes run.",
+            "# TYPE nimc_agent_reconcile_total counter",
+            "nimc_agent_reconcile_total 1",
+            "nimc_agent_reconcile_duration_seconds_bucket{le=\"0.01\"} 0",
+            "nimc_agent_reconcile_duration_seconds_bucket{le=\"0.025\"} 1",
+            "nimc_agent_reconcile_duration_seconds_bucket{le=\"+Inf\"} 1",
+            "nimc_agent_reconcile_duration_seconds_sum 0.02",
+            "nimc_agent_reconcile_duration_seconds_count 1",
+            "nimc_agent_status_patches_total{result=\"ok\"} 3",
+            "nimc_agent_status_patches_total{result=\"error\"} 0",
+            "nimc_agent_watch_events_total{kind=\"Deployment\"} 5",
+            "nimc_agent_objects{kind=\"Service\"} 2",
+            "nimc_agent_leader 1",
+            "nimService_status_total{status=\"Ready\"} 2",
+            "nimService_status_total{status=\"Unknown\"} 1",
+            "nimService_status_total{status=\"all\"} 3",
+            "nimCache_status_total{status=\"all\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
+    }
 }

@@ -73,6 +73,18 @@ impl Rendered {
         }
     }
 
+    /// The object's fields: its JSON form when kept, else its YAML read back.
+    pub fn value(&self) -> Option<std::borrow::Cow<'_, serde_json::Value>> {
+        use std::borrow::Cow;
+        if let Some(v) = &self.json {
+            return Some(Cow::Borrowed(v));
+        }
+        let docs = crate::yaml::parse_documents(&self.yaml, crate::yaml::Limits::default()).ok()?;
+        crate::yaml::de::from_node(docs.first()?)
+            .ok()
+            .map(Cow::Owned)
+    }
+
     /// The install order: kind rank, namespace, name (then origin, for a total order).
     pub fn order_key(&self) -> (u8, &str, &str, Option<Origin>) {
         (self.rank, &self.namespace, &self.name, self.origin)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::{FakeApi, Request, cluster, deployment_status, nim_service};
 use super::support;
 use nimc::facts::Facts;
 use nimc::source::Sources;
@@ -22,19 +22,7 @@ const NIM: &str = "apps.nvidia.com/v1alpha1";
 const WAIT: Duration = Duration::from_secs(40);
 
 fn service(name: &str) -> Value {
-    json!({
-        "apiVersion": NIM, "kind": "NIMService",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "image": {"repository": "nvcr.io/nim/meta/llama-3.1-8b-instruct", "tag": "1.3.3",
-                      "pullSecrets": ["ngc-secret"]},
-            "authSecret": "ngc-api-secret",
-            "storage": {"pvc": {"create": true, "size": "50Gi", "volumeAccessMode": "ReadWriteOnce"}},
-            "replicas": 1,
-            "resources": {"limits": {"nvidia.com/gpu": 1}},
-            "expose": {"service": {"type": "ClusterIP", "port": 8000}}
-        }
-    })
+    nim_service(NS, name)
 }
 
 fn cache(name: &str) -> Value {
@@ -50,62 +38,10 @@ fn cache(name: &str) -> Value {
     })
 }
 
-/// The objects nimc renders for `resources`, as the cluster holds them after an apply.
-fn rendered(resources: &[Value]) -> Vec<Value> {
-    let sources = Sources::from_texts(
-        resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("cr-{i}.json"), r.to_string())),
-    );
-    let c = nimc::compile(&sources, &Facts::default());
-    assert!(!c.has_errors(), "{:?}", c.diagnostics);
-    c.objects
-        .iter()
-        .map(|r| {
-            let docs = nimc::yaml::parse_documents(&r.yaml, nimc::yaml::Limits::default()).unwrap();
-            let mut o: Value = nimc::yaml::de::from_node(&docs[0]).unwrap();
-            // The API server copies a Job's pod-template labels onto a Job without labels.
-            if o["kind"] == "Job" && o["metadata"]["labels"].is_null() {
-                o["metadata"]["labels"] = o["spec"]["template"]["metadata"]["labels"].clone();
-            }
-            if o["kind"] == "Service" {
-                o["spec"]["clusterIP"] = json!("10.0.0.10");
-            }
-            o
-        })
-        .collect()
-}
-
-fn set_ready(d: &mut Value, ready: bool) {
-    let n = i64::from(ready);
-    d["status"] = json!({
-        "replicas": 1, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n,
-        "conditions": [
-            {"type": "Available", "status": if ready { "True" } else { "False" }},
-            {"type": "Progressing", "status": "True",
-             "reason": if ready { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }}
-        ]
-    });
-}
-
-/// A fake cluster holding `resources` and what nimc renders for them, Deployments ready.
-fn cluster(resources: &[Value]) -> FakeApi {
-    let api = FakeApi::start();
-    for r in resources {
-        api.put(r.clone());
-    }
-    for mut o in rendered(resources) {
-        if o["kind"] == "Deployment" {
-            set_ready(&mut o, true);
-        }
-        api.put(o);
-    }
-    api
-}
-
 fn deployment_ready(api: &FakeApi, name: &str, ready: bool) {
-    api.update("apps/v1", "Deployment", NS, name, |d| set_ready(d, ready));
+    api.update("apps/v1", "Deployment", NS, name, |d| {
+        d["status"] = deployment_status(ready)
+    });
 }
 
 /// The statuses `nimc status --observed` computes from what `api` holds now.
@@ -279,6 +215,18 @@ impl Drop for Agent {
     }
 }
 
+/// A cluster holding the NIMService `llama` (its Deployment ready), and an agent that has
+/// reported it Ready.
+fn llama_reported_ready(identity: &str) -> (Vec<Value>, FakeApi, Agent) {
+    let resources = vec![service("llama")];
+    let api = cluster(&resources);
+    let agent = Agent::start(&api, identity);
+    expect(&api, &agent, "llama Ready", |a| {
+        state_is(a, "NIMService", "llama", "Ready")
+    });
+    (resources, api, agent)
+}
+
 /// Wait for `f`, failing with the agent's log.
 fn expect(api: &FakeApi, agent: &Agent, what: &str, f: impl FnMut(&FakeApi) -> bool) {
     assert!(
@@ -327,14 +275,8 @@ fn assert_only_status_and_lease_writes(requests: &[Request]) {
 
 #[test]
 fn the_agent_writes_the_statuses_nimc_status_computes_and_follows_the_cluster() {
-    let resources = vec![service("llama")];
-    let api = cluster(&resources);
-    let mut agent = Agent::start(&api, "a");
-
     // Initial list: the status is the offline one.
-    expect(&api, &agent, "llama Ready", |a| {
-        state_is(a, "NIMService", "llama", "Ready")
-    });
+    let (resources, api, mut agent) = llama_reported_ready("a");
     let want = offline(&api, &resources);
     let got = without_times(status_of(&api, "NIMService", "llama"));
     assert_eq!(got, want[&("NIMService".into(), "llama".into())]);
@@ -482,12 +424,7 @@ fn the_agent_writes_the_statuses_nimc_status_computes_and_follows_the_cluster() 
 
 #[test]
 fn the_lease_hands_over_between_two_agents() {
-    let resources = vec![service("llama")];
-    let api = cluster(&resources);
-    let mut a = Agent::start(&api, "a");
-    expect(&api, &a, "llama Ready", |x| {
-        state_is(x, "NIMService", "llama", "Ready")
-    });
+    let (_, api, mut a) = llama_reported_ready("a");
     assert_eq!(lease_holder(&api).as_deref(), Some("a"));
     let b = Agent::start(&api, "b");
     expect(&api, &b, "b ready", |_| b.get("/readyz").0 == 200);
@@ -523,12 +460,7 @@ fn the_lease_hands_over_between_two_agents() {
 
 #[test]
 fn a_leader_that_dies_is_replaced_when_its_lease_expires() {
-    let resources = vec![service("llama")];
-    let api = cluster(&resources);
-    let mut a = Agent::start(&api, "a");
-    expect(&api, &a, "llama Ready", |x| {
-        state_is(x, "NIMService", "llama", "Ready")
-    });
+    let (_, api, mut a) = llama_reported_ready("a");
     let b = Agent::start(&api, "b");
     expect(&api, &b, "b ready", |_| b.get("/readyz").0 == 200);
     let _ = a.child.kill();

@@ -15,6 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nimc::facts::Facts;
+use nimc::source::Sources;
 use serde_json::{Value, json};
 
 /// One request the server answered.
@@ -679,4 +681,63 @@ fn watch(
             return Ok(());
         }
     }
+}
+
+/// A NIMService for a single-GPU Llama NIM with its own PVC.
+pub fn nim_service(namespace: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": "apps.nvidia.com/v1alpha1", "kind": "NIMService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "image": {"repository": "nvcr.io/nim/meta/llama-3.1-8b-instruct", "tag": "1.3.3",
+                      "pullSecrets": ["ngc-secret"]},
+            "authSecret": "ngc-api-secret",
+            "storage": {"pvc": {"create": true, "size": "50Gi", "volumeAccessMode": "ReadWriteOnce"}},
+            "replicas": 1,
+            "resources": {"limits": {"nvidia.com/gpu": 1}},
+            "expose": {"service": {"type": "ClusterIP", "port": 8000}}
+        }
+    })
+}
+
+/// A one-replica Deployment's status, rolled out and available or not.
+pub fn deployment_status(ready: bool) -> Value {
+    let n = i64::from(ready);
+    json!({
+        "replicas": 1, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n,
+        "conditions": [
+            {"type": "Available", "status": if ready { "True" } else { "False" }},
+            {"type": "Progressing", "status": "True",
+             "reason": if ready { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }}
+        ]
+    })
+}
+
+/// A fake cluster after a GitOps apply: `resources` and what nimc renders for them (default
+/// facts), as the API server holds them, with every Deployment ready.
+pub fn cluster(resources: &[Value]) -> FakeApi {
+    let api = FakeApi::start();
+    let sources = Sources::from_texts(
+        resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("cr-{i}.json"), r.to_string())),
+    );
+    let c = nimc::compile(&sources, &Facts::default());
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    resources.iter().for_each(|r| api.put(r.clone()));
+    for r in &c.objects {
+        let mut o = r.value().expect("rendered YAML reads back").into_owned();
+        match o["kind"].as_str() {
+            // The API server copies a Job's pod-template labels onto a Job without labels.
+            Some("Job") if o["metadata"]["labels"].is_null() => {
+                o["metadata"]["labels"] = o["spec"]["template"]["metadata"]["labels"].clone();
+            }
+            Some("Service") => o["spec"]["clusterIP"] = json!("10.0.0.10"),
+            Some("Deployment") => o["status"] = deployment_status(true),
+            _ => {}
+        }
+        api.put(o);
+    }
+    api
 }
