@@ -139,6 +139,9 @@ pub struct Cache {
     pub spec: NimCacheSpec,
     pub claim_name: String,
     pub cache_type: CacheType,
+    /// Whether the download Job is created: the operator creates it only while caching is not
+    /// complete (the input's `status.state` is not `Ready`).
+    pub creates_job: bool,
     /// The profiles the download Job fetches (NGC optimized only); `["all"]` means every one.
     pub profiles: Vec<String>,
     /// The sync wave of the PVC and Job: the wave before the first service that mounts it.

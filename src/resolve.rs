@@ -138,7 +138,10 @@ fn cache(
     } else {
         CacheType::Manifest
     };
-    if cache_type == CacheType::ModelFree
+    // What only the Job needs is not asked for when there is no Job.
+    let creates_job = status.creates_job();
+    if creates_job
+        && cache_type == CacheType::ModelFree
         && source.hf_like().is_some_and(|h| h.model_name.is_none())
     {
         diags.push(
@@ -151,7 +154,7 @@ fn cache(
         return None;
     }
     let mut profiles = Vec::new();
-    if source.is_optimized() && cache_type != CacheType::Native {
+    if creates_job && source.is_optimized() && cache_type != CacheType::Native {
         let explicit = source
             .ngc
             .as_ref()
@@ -212,6 +215,7 @@ fn cache(
         spec,
         claim_name,
         cache_type,
+        creates_job,
         profiles,
         wave: None,
     })

@@ -178,7 +178,7 @@ pub fn compute(
         let ns = ns_of(c.object.namespace());
         let name = c.object.name().to_string();
         let previous = observed.get("NIMCache", &ns, &name).map(|o| &o["status"]);
-        let status = ctx.cache(c.origin, previous);
+        let status = ctx.cache(c.origin, previous, c.object.status.as_ref());
         cache_states.insert(
             (ns.clone(), name.clone()),
             status["state"].as_str().unwrap_or_default().to_string(),
@@ -283,9 +283,23 @@ impl Context<'_> {
     }
 
     /// A NIMCache: its state follows the caching Job (§2.3).
-    fn cache(&self, origin: Origin, previous: Option<&Value>) -> Value {
+    fn cache(
+        &self,
+        origin: Origin,
+        previous: Option<&Value>,
+        input: Option<&crate::api::NimCacheStatus>,
+    ) -> Value {
         let job = self.rendered(origin).find(|r| r.kind == "Job");
         let live = job.and_then(|j| self.live(j));
+        // Once Ready, a cache without its Job (none created, or gone after its TTL) stays as
+        // it is: the operator only reads a Job that exists.
+        let state = previous.map_or_else(
+            || input.and_then(|s| s.state.as_deref()),
+            |p| p["state"].as_str(),
+        );
+        if live.is_none() && state == Some("Ready") {
+            return self.completed_cache(origin, previous, input);
+        }
         let pvc = self
             .rendered(origin)
             .find(|r| r.kind == "PersistentVolumeClaim")
@@ -387,8 +401,50 @@ impl Context<'_> {
             }
         }
         let mut conditions = conditions;
-        conditions.extend(self.drift(origin));
+        conditions.extend(self.drift(origin, |_| false));
         status.insert("conditions".into(), self.conditions(conditions, previous));
+        Value::Object(status)
+    }
+
+    /// A `Ready` NIMCache whose Job does not exist (none is created once caching is
+    /// complete, and a finished one is deleted after its TTL): its status stands as it is, the
+    /// state, the claim, the profiles, the type and the conditions, from the live status or
+    /// else the input's; only `Drifted` is nimc's to recompute, and a missing Job is no drift.
+    fn completed_cache(
+        &self,
+        origin: Origin,
+        previous: Option<&Value>,
+        input: Option<&crate::api::NimCacheStatus>,
+    ) -> Value {
+        let base = previous.cloned().unwrap_or_else(|| {
+            serde_json::to_value(input.cloned().unwrap_or_default()).unwrap_or_default()
+        });
+        let mut status = serde_json::Map::new();
+        status.insert("state".into(), "Ready".into());
+        for keep in ["pvc", "profiles", "type"] {
+            if let Some(v) = base.get(keep).filter(|v| !v.is_null()) {
+                status.insert(keep.into(), v.clone());
+            }
+        }
+        if !status.contains_key("pvc")
+            && let Some(claim) = self
+                .rendered(origin)
+                .find(|r| r.kind == "PersistentVolumeClaim")
+        {
+            status.insert("pvc".into(), claim.name.clone().into());
+        }
+        let mut conditions: Vec<Value> = base["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["type"] != "Drifted")
+            .cloned()
+            .collect();
+        let drift = self.drift(origin, |r| r.kind == "Job");
+        if let Value::Array(drift) = self.conditions(drift.into_iter().collect(), Some(&base)) {
+            conditions.extend(drift);
+        }
+        status.insert("conditions".into(), conditions.into());
         Value::Object(status)
     }
 
@@ -475,7 +531,7 @@ impl Context<'_> {
             ],
         };
         let mut conditions = conditions;
-        conditions.extend(self.drift(origin));
+        conditions.extend(self.drift(origin, |_| false));
         status.insert("conditions".into(), self.conditions(conditions, previous));
         status.insert("state".into(), state.into());
         if let Some(n) = workload
@@ -654,7 +710,12 @@ impl Context<'_> {
 
     /// The `Drifted` condition: True when a rendered object is missing from the cluster or a
     /// field nimc sets has another value there.
-    fn drift(&self, origin: Origin) -> Option<Condition> {
+    /// Objects for which `may_be_absent` holds are not missed when the cluster lacks them.
+    fn drift(
+        &self,
+        origin: Origin,
+        may_be_absent: impl Fn(&Rendered) -> bool,
+    ) -> Option<Condition> {
         // With an HPA, the replica count of the Deployment is the HPA's to set.
         let autoscaled = self
             .rendered(origin)
@@ -664,7 +725,9 @@ impl Context<'_> {
         for r in self.rendered(origin) {
             any = true;
             let Some(live) = self.live(r) else {
-                differ.push(format!("{}/{} is missing", r.kind, r.name));
+                if !may_be_absent(r) {
+                    differ.push(format!("{}/{} is missing", r.kind, r.name));
+                }
                 continue;
             };
             let Some(want) = r.value() else {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{EnvVar, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::{NimContainerSpec, PersistentVolumeClaimSpec, ProxySpec};
 
@@ -123,25 +123,62 @@ pub struct CertConfig {
 }
 
 /// The status the NIMCache controller wrote. Read leniently: it is server-owned.
-#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NimCacheStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pvc: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<NimProfile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<StatusCondition>,
 }
 
-#[derive(Deserialize, JsonSchema, Debug, Clone, Default, PartialEq)]
+/// A status condition (`metav1.Condition`, the fields nimc keeps).
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCondition {
+    #[serde(default, rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub last_transition_time: String,
+}
+
+impl NimCacheStatus {
+    /// Whether the operator creates the download Job: only while caching is not complete
+    /// (`reconcileJob`). A `Ready` status that records the Job's creation
+    /// (`NIM_CACHE_JOB_CREATED`) is the operator's own account of a Job it created, so that
+    /// Job is one of its objects; a `Ready` status without it (a cache populated beforehand and
+    /// marked Ready) never gets one.
+    pub fn creates_job(&self) -> bool {
+        let job_created = self
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "NIM_CACHE_JOB_CREATED" && c.status == "True");
+        self.state.as_deref() != Some("Ready") || job_created
+    }
+}
+
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NimProfile {
     #[serde(default)]
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
 }
 

@@ -50,11 +50,13 @@ pub fn objects(c: &Cache, facts: &Facts) -> Vec<Object> {
             pvc,
         )));
     }
-    let mut job = job(c, facts);
-    if facts.cache_jobs == CacheJobs::Gitops {
-        gitops_job(&mut job);
+    if c.creates_job {
+        let mut job = job(c, facts);
+        if facts.cache_jobs == CacheJobs::Gitops {
+            gitops_job(&mut job);
+        }
+        out.push(Object::Job(Box::new(job)));
     }
-    out.push(Object::Job(Box::new(job)));
     out
 }
 

@@ -301,6 +301,41 @@ fn cache_profiles_come_from_the_annotation_alone() {
 }
 
 #[test]
+fn a_ready_cache_gets_no_job() {
+    // The operator creates the Job only while caching is not complete; the PVC and the shared
+    // RBAC stay, and the profiles the Job alone needs are not asked for.
+    let ready = format!("{CACHE}status:\n  state: Ready\n  pvc: c-pvc\n");
+    let objs = render(&ready);
+    let kinds: Vec<String> = objs
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount/nim-cache-sa",
+            "Role/nim-cache-role",
+            "RoleBinding/nim-cache-rolebinding",
+            "PersistentVolumeClaim/c-pvc",
+        ]
+    );
+    for state in ["Pending", "InProgress", "Failed", "NotReady"] {
+        let pinned = CACHE.replace(
+            "      modelPuller: nvcr.io/nim/x:1.0\n",
+            "      modelPuller: nvcr.io/nim/x:1.0\n      model:\n        profiles: [p]\n",
+        );
+        let objs = render(&format!("{pinned}status:\n  state: {state}\n"));
+        find(&objs, "Job", "c-job");
+    }
+}
+
+#[test]
 fn universal_caches_are_never_native() {
     let universal = CACHE.replace(
         "      modelPuller: nvcr.io/nim/x:1.0\n",
