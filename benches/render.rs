@@ -120,7 +120,7 @@ fn main() {
         let (mut input, _) = nimc::load::load(&sources);
         println!("load {:?}", t.elapsed());
         let t = Instant::now();
-        let (model, _) = nimc::resolve::resolve(&mut input, &facts);
+        let (model, _) = nimc::resolve::resolve(&mut input, &facts, false);
         println!("resolve {:?}", t.elapsed());
         let t = Instant::now();
         let objs = nimc::render::render(model, &facts, false);

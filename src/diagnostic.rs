@@ -163,10 +163,19 @@ pub const CODES: &[Code] = &[
         severity: Severity::Error,
         explanation: "An NGC NIMCache without explicit profiles has its profiles chosen by the \
                       operator in the cluster, from the model manifest inside the image and the \
-                      GPUs of the nodes. nimc never guesses a profile: list them in \
+                      GPUs of the nodes. nimc makes the same selection offline when the facts \
+                      file gives the manifest and the GPUs: \
+                      `modelManifests: {IMAGE: FILE}` (the model puller image as written in the \
+                      NIMCache; the path relative to the facts file) and \
+                      `gpuProducts: [NVIDIA-H100-80GB-HBM3, ...]` (the nodes' \
+                      nvidia.com/gpu.product label values, used when model.gpus is empty). Get \
+                      the manifest with: docker run --rm --entrypoint cat IMAGE \
+                      /etc/nim/config/model_manifest.yaml > FILE (or podman; or crane export). \
+                      Without it nimc never guesses a profile: list them in \
                       spec.source.ngc.model.profiles (or [all]), pin them with the \
                       nvidia.com/selected-profiles annotation, or keep the status the operator \
-                      wrote (status.profiles) in the file.",
+                      wrote (status.profiles) in the file. `nimc status` and the agent do not \
+                      need the profiles: a status depends only on the live objects.",
     },
     Code {
         code: "NIMC011",
@@ -379,6 +388,29 @@ pub const CODES: &[Code] = &[
                       rendered object, or its RFC 6902 operations do not apply to an object it \
                       selects (a path that does not exist, a failed `test`). Nothing is \
                       rendered; fix the patch's target or paths against `nimc render` output.",
+    },
+    Code {
+        code: "NIMC035",
+        name: "model-manifest",
+        severity: Severity::Error,
+        explanation: "A model manifest named in the facts (`modelManifests: {IMAGE: FILE}`, the \
+                      path relative to the facts file) cannot be read, or is not a model \
+                      manifest the operator's parser accepts: schema v1 (a map from profile id \
+                      to model, release and tags) or v2 (any schema_version containing a 2, with \
+                      a profiles list of id and tags); tag values must be scalars. Get the file \
+                      from the image: docker run --rm --entrypoint cat IMAGE \
+                      /etc/nim/config/model_manifest.yaml > FILE (or podman; or crane export).",
+    },
+    Code {
+        code: "NIMC036",
+        name: "no-profile-selected",
+        severity: Severity::Error,
+        explanation: "The NIMCache lists no profiles, so the operator selects them from the image's \
+                      model manifest (modelManifests) and the GPUs of the nodes (gpuProducts, used \
+                      when model.gpus is empty), and no profile passes the filters of \
+                      spec.source.ngc.model. The operator then creates no Job and the NIMCache \
+                      stays NotReady (no profiles are selected for caching). `nimc profiles \
+                      --manifest FILE PATH` shows which filter dropped each profile.",
     },
     Code {
         code: "NIMC091",

@@ -4,10 +4,12 @@
 //! Kubernetes orchestrator, legacy image protocol, operator version "".
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::diagnostic::Diagnostic;
+use crate::profiles::Manifest;
 use crate::source::SourceFile;
 use crate::yaml::{self, Limits, Span, de::from_node};
 
@@ -54,6 +56,23 @@ pub struct Facts {
     pub flux_substitution: FluxSubstitution,
     /// Overlays applied to the rendered objects, in order (also `--patch FILE`).
     pub patches: Vec<Patch>,
+    /// Model manifests, by model puller image as written in the NIMCache: the file (relative
+    /// to the facts file) holding the image's `/etc/nim/config/model_manifest.yaml`, from which
+    /// the operator selects the profiles of a NIMCache that lists none.
+    pub model_manifests: BTreeMap<String, String>,
+    /// The nodes' `nvidia.com/gpu.product` label values: the GPUs profile selection matches
+    /// when a NIMCache's `model.gpus` is empty.
+    pub gpu_products: Vec<String>,
+    /// The manifests of `model_manifests`, read and parsed at the edge, by image.
+    #[serde(skip)]
+    pub manifests: BTreeMap<String, Arc<Manifest>>,
+    /// Where each `model_manifests` entry was written: (file index, span), by image.
+    #[serde(skip)]
+    pub manifest_at: BTreeMap<String, (usize, Span)>,
+    /// Manifests the cluster holds for individual NIMCaches (the operator's `<cache>-manifest`
+    /// ConfigMaps among observed objects), by (namespace, NIMCache name).
+    #[serde(skip)]
+    pub cache_manifests: BTreeMap<(String, String), Arc<Manifest>>,
 }
 
 /// An overlay on rendered objects: an RFC 6902 JSON patch or an RFC 7396 merge patch, applied
@@ -117,6 +136,11 @@ impl Default for Facts {
             cache_jobs: CacheJobs::Operator,
             flux_substitution: FluxSubstitution::Unchanged,
             patches: Vec::new(),
+            model_manifests: BTreeMap::new(),
+            gpu_products: Vec::new(),
+            manifests: BTreeMap::new(),
+            manifest_at: BTreeMap::new(),
+            cache_manifests: BTreeMap::new(),
         }
     }
 }
@@ -207,6 +231,13 @@ pub fn parse(file: &SourceFile, file_index: usize) -> Result<Facts, Diagnostic> 
     for (i, p) in facts.patches.iter_mut().enumerate() {
         p.at = Some((file_index, node.lookup(&format!("/patches/{i}"))));
         check_patch(p, file_index)?;
+    }
+    for image in facts.model_manifests.keys() {
+        let pointer = format!("/modelManifests/{}", yaml::escape_segment(image));
+        let span = node
+            .at(&pointer)
+            .map_or_else(|| node.lookup(&pointer), |n| n.span);
+        facts.manifest_at.insert(image.clone(), (file_index, span));
     }
     Ok(facts)
 }

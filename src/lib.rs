@@ -31,6 +31,7 @@ pub mod load;
 pub mod manifest;
 pub mod model;
 pub mod pipeline;
+pub mod profiles;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
@@ -89,23 +90,53 @@ pub fn status(
     models: &BTreeMap<String, String>,
     now: &str,
 ) -> (Vec<status::CrStatus>, Compilation) {
-    let (input, compilation) = run(sources, facts, None, true);
+    // The operator's `<cache>-manifest` ConfigMaps in the cluster hold the manifests it read.
+    let mut facts = facts.clone();
+    for cm in observed.of_kind("ConfigMap") {
+        let name = cm["metadata"]["name"].as_str().unwrap_or_default();
+        let (Some(cache), Some(text)) = (
+            name.strip_suffix("-manifest"),
+            cm["data"]["model_manifest.yaml"].as_str(),
+        ) else {
+            continue;
+        };
+        if let Ok(m) = profiles::parse(text) {
+            let ns = match cm["metadata"]["namespace"].as_str().unwrap_or_default() {
+                "" => facts.default_namespace.clone(),
+                ns => ns.to_string(),
+            };
+            facts
+                .cache_manifests
+                .insert((ns, cache.to_string()), std::sync::Arc::new(m));
+        }
+    }
+    let (input, compilation, caches) = run(sources, &facts, None, true);
     if compilation.has_errors() {
         return (Vec::new(), compilation);
     }
-    let statuses = status::compute(&input, &compilation.objects, facts, observed, models, now);
+    let statuses = status::compute(
+        &input,
+        &caches,
+        &compilation.objects,
+        &facts,
+        observed,
+        models,
+        now,
+    );
     (statuses, compilation)
 }
 
 /// The pure phases. The typed input is returned for callers that need it after rendering;
 /// its NIMServices move into the model while resolving, unless `for_status` is set, which
-/// also keeps each rendered object's JSON form (what the status drift check reads).
+/// also keeps each rendered object's JSON form (what the status drift check reads) and the
+/// resolved NIMCaches, and lets the profiles of a cache Job stay unknown.
 fn run<'s>(
     sources: &'s Sources,
     facts: &Facts,
     base: Option<&Sources>,
     for_status: bool,
-) -> (load::Input<'s>, Compilation) {
+) -> (load::Input<'s>, Compilation, Vec<model::Cache>) {
+    let mut caches = Vec::new();
     let (mut input, mut diagnostics) = load::load(sources);
     let mut out = Compilation {
         ignored: input.ignored.clone(),
@@ -126,9 +157,10 @@ fn run<'s>(
     }
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let kept = for_status.then(|| input.services.clone());
-        let (model, diags) = resolve::resolve(&mut input, facts);
+        let (model, diags) = resolve::resolve(&mut input, facts, for_status);
         if let Some(services) = kept {
             input.services = services;
+            caches = model.caches.clone();
         }
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
@@ -147,5 +179,5 @@ fn run<'s>(
     if out.has_errors() {
         out.objects.clear();
     }
-    (input, out)
+    (input, out, caches)
 }

@@ -591,10 +591,15 @@ fn read_facts(
 ) -> Result<Facts, ExitCode> {
     let file = source::read_one(path).map_err(fail)?;
     let i = sources.add_settings(file);
-    facts::parse(&sources.files[i], i).map_err(|d| {
+    let mut facts = facts::parse(&sources.files[i], i).map_err(|d| {
         print_diagnostics(&[d], sources, format, verbose);
         ExitCode::from(1)
-    })
+    })?;
+    source::read_manifests(&mut facts, path, sources).map_err(|d| {
+        print_diagnostics(&[d], sources, format, verbose);
+        ExitCode::from(1)
+    })?;
+    Ok(facts)
 }
 
 /// Compile what `load` read (against the resources at a base revision, if given).

@@ -3,9 +3,11 @@
 //! store, which layout, which profiles, how many GPUs). Rendering reads only this.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::api::{NimCacheSpec, NimServiceSpec};
 use crate::load::Origin;
+use crate::profiles::Manifest;
 
 #[derive(Clone, Debug, Default)]
 pub struct Model {
@@ -142,8 +144,27 @@ pub struct Cache {
     /// Whether the download Job is created: the operator creates it only while caching is not
     /// complete (the input's `status.state` is not `Ready`).
     pub creates_job: bool,
-    /// The profiles the download Job fetches (NGC optimized only); `["all"]` means every one.
-    pub profiles: Vec<String>,
+    /// The profiles the download Job fetches.
+    pub profiles: Profiles,
+    /// The model manifest the cluster would give the operator for this cache (the facts'
+    /// `modelManifests`, or its `<cache>-manifest` ConfigMap), when known.
+    pub manifest: Option<Arc<Manifest>>,
     /// The sync wave of the PVC and Job: the wave before the first service that mounts it.
     pub wave: Option<i32>,
+}
+
+/// Which model profiles a cache Job downloads (an NGC source without `modelEndpoint` and a
+/// manifest-carrying image; every other download names no profiles).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Profiles {
+    /// The Job downloads no named profiles (Hugging Face, DataStore, `modelEndpoint`, native).
+    NotApplicable,
+    /// The ids the Job downloads: listed in the spec, pinned by the annotation, or selected from
+    /// the manifest (sorted). `["all"]` means every one.
+    Listed(Vec<String>),
+    /// Not knowable from the input (`nimc status` only; rendering refuses it with NIMC010).
+    Unknown,
+    /// The operator's selection is empty, so it creates no Job (`nimc status` only; rendering
+    /// refuses it with NIMC036).
+    NoneSelected,
 }

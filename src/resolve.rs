@@ -13,8 +13,9 @@ use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
 use crate::load::{Cr, Input};
 use crate::model::{
-    Cache, CacheLink, CacheType, ComputeDomain, KServe, Model, MultiNode, Service, Store,
+    Cache, CacheLink, CacheType, ComputeDomain, KServe, Model, MultiNode, Profiles, Service, Store,
 };
+use crate::profiles::{self, Manifest};
 use crate::quantity;
 use crate::render::meta;
 
@@ -26,7 +27,10 @@ pub const SELECTED_PROFILES: &str = "nvidia.com/selected-profiles";
 ///
 /// The NIMService specs are moved out of `input` into the model (they are the bulk of the
 /// memory); everything else in `input` stays usable for locating diagnostics.
-pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
+///
+/// With `for_status`, what only the cache Job's arguments need (which profiles) may stay
+/// unknown: a status depends on what the cluster shows, not on what rendering would refuse.
+pub fn resolve(input: &mut Input, facts: &Facts, for_status: bool) -> (Model, Vec<Diagnostic>) {
     let services = std::mem::take(&mut input.services);
     let input: &Input = input;
     let mut diags = Vec::new();
@@ -39,7 +43,7 @@ pub fn resolve(input: &mut Input, facts: &Facts) -> (Model, Vec<Diagnostic>) {
             .or_insert(c);
     }
     for c in &input.caches {
-        if let Some(cache) = cache(input, c, facts, &mut diags) {
+        if let Some(cache) = cache(input, c, facts, for_status, &mut diags) {
             model.caches.push(cache);
         }
     }
@@ -94,6 +98,7 @@ fn cache(
     input: &Input,
     cr: &Cr<NimCache>,
     facts: &Facts,
+    for_status: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Cache> {
     let obj = &cr.object;
@@ -153,72 +158,150 @@ fn cache(
         );
         return None;
     }
-    let mut profiles = Vec::new();
-    if creates_job && source.is_optimized() && cache_type != CacheType::Native {
-        let explicit = source
-            .ngc
-            .as_ref()
-            .and_then(|n| n.model.as_ref())
-            .map(|m| m.profiles.clone())
-            .unwrap_or_default();
-        let annotation = obj
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SELECTED_PROFILES));
-        let problem = if !explicit.is_empty() {
-            profiles = explicit;
-            None
-        } else if let Some(text) = annotation {
-            // When the annotation is present the operator uses it alone.
-            match serde_json::from_str::<Vec<String>>(text) {
-                Ok(list) if !list.is_empty() => {
-                    profiles = list;
-                    None
-                }
-                Ok(_) => Some((
-                    "/metadata/annotations",
-                    format!("the {SELECTED_PROFILES} annotation lists no profiles"),
-                )),
-                Err(e) => Some((
-                    "/metadata/annotations",
-                    format!(
-                        "the {SELECTED_PROFILES} annotation is not a JSON list of strings: {e}"
-                    ),
-                )),
+    let ns = namespace(obj.namespace(), facts);
+    let manifest = facts
+        .manifests
+        .get(&puller)
+        .or_else(|| facts.cache_manifests.get(&(ns.clone(), name.clone())))
+        .cloned();
+    let profiles = if creates_job && source.is_optimized() && cache_type != CacheType::Native {
+        let (profiles, problem) = job_profiles(obj, manifest.as_deref(), facts);
+        match problem {
+            // `nimc status` computes what the cluster shows whatever rendering would refuse.
+            Some(_) if for_status => profiles,
+            Some((code, pointer, message, help)) => {
+                diags.push(
+                    input
+                        .diag(
+                            code,
+                            cr.origin,
+                            pointer,
+                            format!("NIMCache {name}: {message}"),
+                        )
+                        .help(help),
+                );
+                return None;
             }
-        } else {
-            // Not read by upstream for the Job, but it records what the operator selected.
-            profiles = status.profiles.iter().map(|p| p.name.clone()).collect();
-            profiles.is_empty().then(|| {
-                (
-                    "/spec/source/ngc",
-                    "cannot tell which model profiles the Job downloads".to_string(),
-                )
-            })
-        };
-        if let Some((pointer, message)) = problem {
-            diags.push(
-                input
-                    .diag("NIMC010", cr.origin, pointer, format!("NIMCache {name}: {message}"))
-                    .help(format!(
-                        "list the profiles in spec.source.ngc.model.profiles (or [all]), set the {SELECTED_PROFILES} annotation to a JSON list, or keep the NIMCache status (status.profiles) in the file"
-                    )),
-            );
-            return None;
+            None => profiles,
         }
-    }
+    } else {
+        Profiles::NotApplicable
+    };
     Some(Cache {
         origin: cr.origin,
         name,
-        namespace: namespace(obj.namespace(), facts),
+        namespace: ns,
         spec,
         claim_name,
         cache_type,
         creates_job,
         profiles,
+        manifest,
         wave: None,
     })
+}
+
+/// A problem that keeps the Job's profiles from being known: (code, pointer, message, help).
+type ProfileProblem = (&'static str, &'static str, String, String);
+
+/// The profiles an NGC cache Job downloads, in the operator's order of precedence: the spec's
+/// `model.profiles`; else the `nvidia.com/selected-profiles` annotation alone when present;
+/// else the operator's selection from the model manifest (facts) and the nodes' GPUs; else the
+/// profiles the input's status records.
+fn job_profiles(
+    obj: &NimCache,
+    manifest: Option<&Manifest>,
+    facts: &Facts,
+) -> (Profiles, Option<ProfileProblem>) {
+    let model = obj
+        .spec
+        .source
+        .ngc
+        .as_ref()
+        .and_then(|n| n.model.clone())
+        .unwrap_or_default();
+    if !model.profiles.is_empty() {
+        return (Profiles::Listed(model.profiles), None);
+    }
+    let annotation = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SELECTED_PROFILES));
+    let help_pin = || {
+        format!(
+            "list the profiles in spec.source.ngc.model.profiles (or [all]), or set the {SELECTED_PROFILES} annotation to a JSON list"
+        )
+    };
+    if let Some(text) = annotation {
+        return match serde_json::from_str::<Option<Vec<String>>>(text) {
+            Ok(Some(list)) if !list.is_empty() => (Profiles::Listed(list), None),
+            Ok(_) => (
+                Profiles::NoneSelected,
+                Some((
+                    "NIMC010",
+                    "/metadata/annotations",
+                    format!("the {SELECTED_PROFILES} annotation lists no profiles"),
+                    help_pin(),
+                )),
+            ),
+            Err(e) => (
+                Profiles::Unknown,
+                Some((
+                    "NIMC010",
+                    "/metadata/annotations",
+                    format!(
+                        "the {SELECTED_PROFILES} annotation is not a JSON list of strings: {e}"
+                    ),
+                    help_pin(),
+                )),
+            ),
+        };
+    }
+    if let Some(manifest) = manifest {
+        let ids = profiles::selected(manifest, &model, &profiles::discovered(&facts.gpu_products));
+        if ids.is_empty() {
+            return (
+                Profiles::NoneSelected,
+                Some((
+                    "NIMC036",
+                    "/spec/source/ngc",
+                    format!(
+                        "no profile of the model manifest of {} passes the filters of spec.source.ngc.model (the operator fails: no profiles are selected for caching)",
+                        obj.spec.source.model_puller()
+                    ),
+                    "run nimc profiles --manifest FILE on this file to see why each profile was dropped; relax the filters, or correct gpuProducts in the facts".to_string(),
+                )),
+            );
+        }
+        return (Profiles::Listed(ids), None);
+    }
+    // Not read by the operator for the Job, but it records what the operator selected.
+    let recorded: Vec<String> = obj
+        .status
+        .iter()
+        .flat_map(|s| &s.profiles)
+        .map(|p| p.name.clone())
+        .collect();
+    if !recorded.is_empty() {
+        return (Profiles::Listed(recorded), None);
+    }
+    (
+        Profiles::Unknown,
+        Some((
+            "NIMC010",
+            "/spec/source/ngc",
+            format!(
+                "cannot tell which model profiles the Job downloads: the operator selects them from the model manifest of {}, which the facts do not hold",
+                obj.spec.source.model_puller()
+            ),
+            format!(
+                "give the image's manifest in nimc.yaml (modelManifests: {{{image}: FILE}}, and gpuProducts: the nodes' nvidia.com/gpu.product values); get it with: docker run --rm --entrypoint cat {image} /etc/nim/config/model_manifest.yaml > FILE. Or {}",
+                help_pin(),
+                image = obj.spec.source.model_puller(),
+            ),
+        )),
+    )
 }
 
 /// The annotation that names the user-supplied Secret with the MPI SSH key (default

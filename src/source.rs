@@ -10,8 +10,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
+use crate::facts::Facts;
+use crate::profiles;
+use crate::yaml::Span;
 
 /// Files larger than this are refused (NIMC002).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -320,6 +324,56 @@ pub fn find_facts(path: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Read the model manifests the facts name (`modelManifests`, paths relative to the facts file
+/// at `facts_path`) into `sources` as settings files, so that diagnostics, `render --check` and
+/// the GitOps integrations see them, and parse them into `facts.manifests`. A file that cannot
+/// be read or parsed is a located diagnostic (NIMC035).
+pub fn read_manifests(
+    facts: &mut Facts,
+    facts_path: &Path,
+    sources: &mut Sources,
+) -> Result<(), Diagnostic> {
+    let dir = facts_path.parent().unwrap_or(Path::new(""));
+    for (image, file) in &facts.model_manifests {
+        let entry = |d: Diagnostic| match facts.manifest_at.get(image) {
+            Some(&(i, span)) => d.at(i, span),
+            None => d,
+        };
+        let path = dir.join(file);
+        let text = fs::metadata(&path)
+            .and_then(|m| match m.len() > MAX_FILE_BYTES {
+                true => Err(io::Error::other(format!(
+                    "larger than {} MiB",
+                    MAX_FILE_BYTES >> 20
+                ))),
+                false => fs::read_to_string(&path),
+            })
+            .map_err(|e| {
+                entry(Diagnostic::new(
+                    "NIMC035",
+                    format!("model manifest of {image}: cannot read {}: {e}", display(&path)),
+                ))
+                .help(format!(
+                    "the path is relative to the facts file; get the manifest with: docker run --rm --entrypoint cat {image} /etc/nim/config/model_manifest.yaml > {file}"
+                ))
+            })?;
+        let i = sources.add_settings(SourceFile {
+            path: display(&path),
+            text,
+        });
+        let manifest = profiles::parse(&sources.files[i].text).map_err(|e| {
+            Diagnostic::new(
+                "NIMC035",
+                format!("model manifest of {image}: {}", e.message),
+            )
+            .at(i, Span { start: e.pos, end: e.pos })
+            .help("a model manifest is the image's /etc/nim/config/model_manifest.yaml (schema v1 or v2); see nimc explain NIMC035")
+        })?;
+        facts.manifests.insert(image.clone(), Arc::new(manifest));
+    }
+    Ok(())
 }
 
 /// Read one file as a source (the facts file).

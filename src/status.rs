@@ -19,6 +19,8 @@ use crate::api::API_VERSION;
 use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
 use crate::load::{Input, Origin};
+use crate::model::{Cache, Profiles};
+use crate::profiles;
 use crate::render::Rendered;
 use crate::source::Sources;
 use crate::yaml::{self, Limits};
@@ -151,6 +153,7 @@ impl CrStatus {
 /// NIMPipeline of the input, in that order (a NIMService's status reads its NIMCache's).
 pub fn compute(
     input: &Input,
+    caches: &[Cache],
     objects: &[Rendered],
     facts: &Facts,
     observed: &Observed,
@@ -178,7 +181,8 @@ pub fn compute(
         let ns = ns_of(c.object.namespace());
         let name = c.object.name().to_string();
         let previous = observed.get("NIMCache", &ns, &name).map(|o| &o["status"]);
-        let status = ctx.cache(c.origin, previous, c.object.status.as_ref());
+        let resolved = caches.iter().find(|r| r.origin == c.origin);
+        let status = ctx.cache(c.origin, previous, c.object.status.as_ref(), resolved);
         cache_states.insert(
             (ns.clone(), name.clone()),
             status["state"].as_str().unwrap_or_default().to_string(),
@@ -208,7 +212,9 @@ pub fn compute(
             s.origin,
             status["state"].as_str().unwrap_or_default().to_string(),
         );
-        if s.origin.service.is_none() {
+        // A NIMService a NIMPipeline created gets its own status where it exists (nimc
+        // renders its objects directly and never creates it).
+        if s.origin.service.is_none() || previous.is_some() {
             out.push(CrStatus {
                 kind: "NIMService",
                 namespace: ns,
@@ -288,6 +294,7 @@ impl Context<'_> {
         origin: Origin,
         previous: Option<&Value>,
         input: Option<&crate::api::NimCacheStatus>,
+        resolved: Option<&Cache>,
     ) -> Value {
         let job = self.rendered(origin).find(|r| r.kind == "Job");
         let live = job.and_then(|j| self.live(j));
@@ -306,7 +313,18 @@ impl Context<'_> {
             .map(|r| r.name.clone());
         let count = |f: &str| live.and_then(|j| j["status"][f].as_i64()).unwrap_or(0);
         let job_failed = live.is_some_and(|j| has_condition(&j["status"], "Failed", "True"));
+        let none_selected = resolved.is_some_and(|c| c.profiles == Profiles::NoneSelected);
         let (state, conditions): (&str, Vec<Condition>) = match live {
+            // The operator cannot build the Job: it reports the failed reconcile.
+            None if none_selected => (
+                "NotReady",
+                vec![cond(
+                    "NIM_CACHE_RECONCILE_FAILED",
+                    true,
+                    "ReconcileFailed",
+                    "no profiles are selected for caching",
+                )],
+            ),
             None => (
                 "Pending",
                 vec![cond(
@@ -394,10 +412,21 @@ impl Context<'_> {
         {
             status.insert("pvc".into(), c.into());
         }
-        // Profiles (and NIMBuild's additions) and the cache type come from the cluster.
-        for keep in ["profiles", "type"] {
-            if let Some(v) = previous.and_then(|p| p.get(keep)).filter(|v| !v.is_null()) {
-                status.insert(keep.into(), v.clone());
+        // The cache type comes from the cluster (the image's registry labels).
+        if let Some(v) = previous
+            .and_then(|p| p.get("type"))
+            .filter(|v| !v.is_null())
+        {
+            status.insert("type".into(), v.clone());
+        }
+        // The operator lists the profiles when the Job succeeds (and keeps them, with what
+        // NIMBuild adds, while Ready); every other state has none.
+        if state == "Ready" {
+            let kept = previous
+                .and_then(|p| p.get("profiles"))
+                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+            if let Some(v) = kept.cloned().or_else(|| resolved.and_then(status_profiles)) {
+                status.insert("profiles".into(), v);
             }
         }
         let mut conditions = conditions;
@@ -695,11 +724,12 @@ impl Context<'_> {
             })
             .unwrap_or_default()
         } else if svc.is_some_and(|s| s["spec"]["type"] == "LoadBalancer") {
-            // The operator reads the deprecated spec.loadBalancerIP (usually empty).
-            let ip = svc
-                .and_then(|s| s["spec"]["loadBalancerIP"].as_str())
-                .unwrap_or_default();
-            format!("{ip}:{port}")
+            // The operator reads the deprecated spec.loadBalancerIP, never the address the
+            // Service is given: without that field (always, for the Services it creates) the
+            // endpoint is empty.
+            svc.and_then(|s| s["spec"]["loadBalancerIP"].as_str())
+                .filter(|ip| !ip.is_empty())
+                .map_or(String::new(), |ip| format!("{ip}:{port}"))
         } else {
             String::new()
         };
@@ -877,6 +907,32 @@ fn has_condition(status: &Value, kind: &str, value: &str) -> bool {
     status["conditions"]
         .as_array()
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == value))
+}
+
+/// `status.profiles` of a cache whose Job succeeded, from the model manifest the cluster gave
+/// the operator: one entry per manifest profile and selected id (none for `all` or a native
+/// download).
+fn status_profiles(cache: &Cache) -> Option<Value> {
+    let (Profiles::Listed(ids), Some(manifest)) = (&cache.profiles, &cache.manifest) else {
+        return None;
+    };
+    let entries: Vec<Value> = profiles::status_entries(manifest, ids)
+        .into_iter()
+        .map(|p| {
+            let mut e = serde_json::Map::new();
+            e.insert("name".into(), p.id.clone().into());
+            for (k, v) in [("model", &p.model), ("release", &p.release)] {
+                if !v.is_empty() {
+                    e.insert(k.into(), v.clone().into());
+                }
+            }
+            if !p.tags.is_empty() {
+                e.insert("config".into(), json!(p.tags));
+            }
+            Value::Object(e)
+        })
+        .collect();
+    (!entries.is_empty()).then_some(Value::Array(entries))
 }
 
 /// The claim a cache Job mounts (when nimc does not create the PVC itself).

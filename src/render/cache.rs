@@ -21,7 +21,7 @@ use super::rbac::{binding, scc_rule};
 use super::storage::claim;
 use super::workload::{CA_SCRIPT, mount, proxy_env};
 use crate::facts::{CacheJobs, Facts, Orchestrator};
-use crate::model::{Cache, CacheType};
+use crate::model::{Cache, CacheType, Profiles};
 use crate::quantity;
 
 pub const SERVICE_ACCOUNT: &str = "nim-cache-sa";
@@ -206,13 +206,19 @@ fn job(c: &Cache, facts: &Facts) -> Job {
             (vec![env("NIM_CACHE_PATH", "/model-store")], store)
         } else {
             command = Some(vec!["download-to-cache".to_string()]);
-            args = Some(if c.profiles.iter().any(|p| p == "all") {
-                vec!["--all".to_string()]
-            } else {
-                std::iter::once("--profiles".to_string())
-                    .chain(c.profiles.iter().cloned())
-                    .collect()
-            });
+            args = match &c.profiles {
+                Profiles::Listed(ids) if ids.iter().any(|p| p == "all") => {
+                    Some(vec!["--all".to_string()])
+                }
+                Profiles::Listed(ids) => Some(
+                    std::iter::once("--profiles".to_string())
+                        .chain(ids.iter().cloned())
+                        .collect(),
+                ),
+                // Only `nimc status` renders a Job whose profiles are not known: its
+                // arguments are then not compared with the live Job's.
+                _ => None,
+            };
             (vec![env("NIM_CACHE_PATH", "/model-store")], store)
         }
     };
