@@ -153,6 +153,27 @@ enum Command {
     /// on SIGTERM or SIGINT (after releasing its lease), 1 when it cannot run (the NVIDIA
     /// operator manages the resources, missing permissions, ...), 2 on usage errors.
     Agent(AgentArgs),
+    /// Show a model manifest's profiles and which of them each NIMCache's filters select.
+    ///
+    /// Prints the profiles of the manifest (id, model, engine, precision, tp, pp, gpu, lora,
+    /// profile) and, for each NIMCache under PATH, the profiles its Job downloads as the
+    /// operator selects them (spec.source.ngc.model filters; the nodes' GPUs from gpuProducts
+    /// in the facts) and the first filter that dropped each other profile. Without --manifest,
+    /// each NIMCache uses the manifest the facts give for its image (modelManifests). Exit
+    /// status: 0, 1 input errors, 2 usage or I/O failure.
+    Profiles {
+        /// A model manifest (the image's /etc/nim/config/model_manifest.yaml).
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Files or directories with NIMCaches to explain.
+        paths: Vec<PathBuf>,
+        /// Cluster facts file (gpuProducts, modelManifests); default: nimc.yaml as for render.
+        #[arg(long, value_name = "FILE")]
+        facts: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Listing::Table)]
+        format: Listing,
+    },
     /// Print the documentation of a diagnostic code (e.g. NIMC007).
     Explain {
         /// The code, e.g. NIMC007.
@@ -273,6 +294,12 @@ fn main() -> ExitCode {
             now,
         } => status(&input, &observed, &models, now),
         Command::Agent(args) => agent(args),
+        Command::Profiles {
+            manifest,
+            paths,
+            facts,
+            format,
+        } => profiles(manifest.as_deref(), &paths, facts, format),
         Command::Explain { code } => explain(&code),
     }
 }
@@ -413,6 +440,233 @@ fn status(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// How `nimc profiles` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum Listing {
+    Table,
+    Json,
+}
+
+/// `nimc profiles`: read the manifest, the facts and the NIMCaches, and explain the selection.
+fn profiles(
+    manifest: Option<&Path>,
+    paths: &[PathBuf],
+    facts_path: Option<PathBuf>,
+    format: Listing,
+) -> ExitCode {
+    use nimc::profiles::{self as p, Manifest};
+    let (mut sources, read_diags) = match paths.is_empty() {
+        true => (Sources::default(), Vec::new()),
+        false => match source::read(paths) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        },
+    };
+    sources.settings = Some(sources.files.len());
+    let facts = match facts_path.or_else(|| paths.first().and_then(|p| source::find_facts(p))) {
+        None => Facts::default(),
+        Some(path) => match read_facts(&path, &mut sources, Format::Human, false) {
+            Ok(f) => f,
+            Err(code) => return code,
+        },
+    };
+    let given: Option<Manifest> = match manifest {
+        None => None,
+        Some(path) => {
+            let file = match source::read_one(path) {
+                Ok(f) => f,
+                Err(e) => return fail(e),
+            };
+            let i = sources.add_settings(file);
+            match p::parse(&sources.files[i].text) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    let span = nimc::yaml::Span {
+                        start: e.pos,
+                        end: e.pos,
+                    };
+                    let d = diagnostic::Diagnostic::new("NIMC035", e.message)
+                        .at(i, span)
+                        .help("see nimc explain NIMC035");
+                    print_diagnostics(&[d], &sources, Format::Human, false);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let (input, mut diags) = nimc::load::load(&sources);
+    diags.extend(read_diags);
+    diagnostic::sort(&mut diags);
+    print_diagnostics(&diags, &sources, Format::Human, false);
+    if diags.iter().any(diagnostic::Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    let mut caches = Vec::new();
+    for c in &input.caches {
+        let spec = &c.object.spec.source;
+        let image = spec.model_puller().to_string();
+        let model = spec
+            .ngc
+            .as_ref()
+            .and_then(|n| n.model.clone())
+            .unwrap_or_default();
+        let manifest = given
+            .as_ref()
+            .or_else(|| facts.manifests.get(&image).map(|m| &**m));
+        let pinned = c
+            .object
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(nimc::resolve::SELECTED_PROFILES));
+        let (note, selection) = if !spec.is_optimized() {
+            (
+                Some("not an NGC profile download: the Job names no profiles".to_string()),
+                None,
+            )
+        } else if !model.profiles.is_empty() {
+            (
+                Some(format!("lists its profiles: {}", model.profiles.join(", "))),
+                None,
+            )
+        } else if let Some(text) = pinned {
+            (
+                Some(format!(
+                    "pinned by the {} annotation: {text}",
+                    nimc::resolve::SELECTED_PROFILES
+                )),
+                None,
+            )
+        } else if let Some(m) = manifest {
+            (None, Some(p::explain(m, &model, &facts.gpu_products)))
+        } else {
+            (
+                Some(format!(
+                    "no manifest for {image}: give --manifest, or modelManifests in the facts"
+                )),
+                None,
+            )
+        };
+        caches.push(serde_json::json!({
+            "namespace": c.object.namespace(),
+            "name": c.object.name(),
+            "image": image,
+            "note": note,
+            "selected": selection.as_ref().map(|s| &s.selected),
+            "dropped": selection.as_ref().map(|s| &s.dropped),
+        }));
+    }
+    let rows = given.as_ref().map(p::rows).unwrap_or_default();
+    let text = match format {
+        Listing::Json => {
+            let mut caches = serde_json::Value::Array(caches);
+            strip_nulls(&mut caches);
+            format!(
+                "{}\n",
+                serde_json::json!({"profiles": rows, "caches": caches})
+            )
+        }
+        Listing::Table => profile_table(&rows, &caches),
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => fail(e),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// The human form of `nimc profiles`: the manifest's profiles as a table, then each NIMCache.
+fn profile_table(rows: &[nimc::profiles::Row], caches: &[serde_json::Value]) -> String {
+    let mut out = String::new();
+    if !rows.is_empty() {
+        let header = [
+            "ID",
+            "MODEL",
+            "ENGINE",
+            "PRECISION",
+            "TP",
+            "PP",
+            "GPU",
+            "LORA",
+            "PROFILE",
+        ];
+        let cells: Vec<[&str; 9]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.id.as_str(),
+                    &r.model,
+                    &r.engine,
+                    &r.precision,
+                    &r.tp,
+                    &r.pp,
+                    &r.gpu,
+                    &r.lora,
+                    &r.profile,
+                ]
+            })
+            .collect();
+        let mut width = header.map(str::len);
+        for row in &cells {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.len());
+            }
+        }
+        for row in std::iter::once(&header).chain(&cells) {
+            let line: Vec<String> = row
+                .iter()
+                .zip(width)
+                .map(|(c, w)| format!("{c:w$}"))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    for c in caches {
+        let name = format!(
+            "{}/{}",
+            c["namespace"].as_str().unwrap_or_default(),
+            c["name"].as_str().unwrap_or_default()
+        );
+        out.push_str(&format!(
+            "\nNIMCache {name} ({}):\n",
+            c["image"].as_str().unwrap_or_default()
+        ));
+        if let Some(note) = c["note"].as_str() {
+            out.push_str(&format!("  {note}\n"));
+            continue;
+        }
+        let selected = c["selected"].as_array().cloned().unwrap_or_default();
+        if selected.is_empty() {
+            out.push_str("  selects nothing: the operator creates no Job (no profiles are selected for caching)\n");
+        }
+        for id in selected {
+            out.push_str(&format!(
+                "  selected  {}\n",
+                id.as_str().unwrap_or_default()
+            ));
+        }
+        for d in c["dropped"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  dropped   {}: {}\n",
+                d["id"].as_str().unwrap_or_default(),
+                d["reason"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out
 }
 
 /// The current time as RFC 3339 UTC (the clock is read here, at the edge, only).

@@ -476,6 +476,79 @@ fn v2_gpu(p: &Profile, gpus: &[GpuSpec], discovered: &[String]) -> Verdict {
     Ok(())
 }
 
+/// One row of `nimc profiles`: a profile as the manifest describes it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub id: String,
+    pub model: String,
+    pub engine: String,
+    pub precision: String,
+    pub tp: String,
+    pub pp: String,
+    pub gpu: String,
+    pub lora: String,
+    pub profile: String,
+}
+
+/// The rows of a manifest, in manifest order.
+pub fn rows(manifest: &Manifest) -> Vec<Row> {
+    manifest
+        .profiles
+        .iter()
+        .map(|p| Row {
+            id: p.id.clone(),
+            model: p.model.clone(),
+            engine: ["llm_engine", "model_type", "backend"]
+                .iter()
+                .map(|k| p.tag(k))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default()
+                .to_string(),
+            precision: p.tag("precision").into(),
+            tp: p.tag("tp").into(),
+            pp: p.tag("pp").into(),
+            gpu: p.tag("gpu").into(),
+            lora: p.tag("feat_lora").into(),
+            profile: p.tag("profile").into(),
+        })
+        .collect()
+}
+
+/// What `nimc profiles` says about one NIMCache: the ids its filters select (as the Job
+/// downloads them) and, for each other profile, the first filter that dropped it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Selection {
+    pub selected: Vec<String>,
+    pub dropped: Vec<Dropped>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Dropped {
+    pub id: String,
+    pub reason: String,
+}
+
+/// The selection of `model`'s filters with the nodes' GPU `products`, explained.
+pub fn explain(manifest: &Manifest, model: &ModelSpec, products: &[String]) -> Selection {
+    let found = discovered(products);
+    let verdicts = judge(manifest, model, &found);
+    let dropped = manifest
+        .profiles
+        .iter()
+        .zip(verdicts)
+        .filter_map(|(p, v)| {
+            v.err().map(|reason| Dropped {
+                id: p.id.clone(),
+                reason,
+            })
+        })
+        .collect();
+    Selection {
+        selected: selected(manifest, model, &found),
+        dropped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,7 +265,7 @@ fn job_profiles(
                 Profiles::NoneSelected,
                 Some((
                     "NIMC036",
-                    "/spec/source/ngc",
+                    "/spec/source/ngc/model",
                     format!(
                         "no profile of the model manifest of {} passes the filters of spec.source.ngc.model (the operator fails: no profiles are selected for caching)",
                         obj.spec.source.model_puller()

@@ -287,7 +287,19 @@ fn output_is_identical_across_runs_threads_and_file_order() {
         }
         fs::copy(f, tmp.path().join(format!("{i:03}.yaml"))).unwrap();
     }
-    fs::write(tmp.path().join("nimc.yaml"), "kubernetesVersion: v1.34.1\n").unwrap();
+    // The facts of `examples/` (the manifest of cache-autodetect), with a Kubernetes version
+    // that changes nothing.
+    let facts = fs::read_to_string(examples.join("nimc.yaml"))
+        .unwrap()
+        .replace(
+            ": cache-autodetect/manifests/",
+            &format!(": {}/cache-autodetect/manifests/", examples.display()),
+        );
+    fs::write(
+        tmp.path().join("nimc.yaml"),
+        format!("kubernetesVersion: v1.34.1\n{facts}"),
+    )
+    .unwrap();
     let c = run(&["render", "."], Some(tmp.path()), &[]);
     assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
     assert_eq!(a.stdout, c.stdout, "file names or order changed the output");

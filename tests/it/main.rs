@@ -16,6 +16,7 @@ mod fake_api;
 mod fixtures;
 mod gitops;
 mod precommit;
+mod profiles;
 mod robustness;
 mod rules;
 mod schemas;

@@ -25,10 +25,13 @@ pub fn nimc() -> &'static str {
 pub fn render_dir(dir: &Path) -> nimc::Compilation {
     let (sources, diags) = source::read(&[dir.to_path_buf()]).expect("read sources");
     assert!(diags.is_empty(), "{diags:?}");
+    let mut sources = sources;
     let facts = match source::find_facts(dir) {
         Some(p) => {
-            let f = source::read_one(&p).expect("read facts");
-            facts::parse(&f, 0).expect("parse facts")
+            let i = sources.add_settings(source::read_one(&p).expect("read facts"));
+            let mut facts = facts::parse(&sources.files[i], i).expect("parse facts");
+            source::read_manifests(&mut facts, &p, &mut sources).expect("read manifests");
+            facts
         }
         None => Facts::default(),
     };
