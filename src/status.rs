@@ -430,7 +430,8 @@ impl Context<'_> {
             }
         }
         let mut conditions = conditions;
-        conditions.extend(self.drift(origin, |_| false));
+        // A Job the operator cannot build is not missing.
+        conditions.extend(self.drift(origin, |r| none_selected && r.kind == "Job"));
         status.insert("conditions".into(), self.conditions(conditions, previous));
         Value::Object(status)
     }

@@ -62,3 +62,106 @@ fn profile_selection_cases() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn nimc_profiles_explains_the_selection() {
+    let dir = root().join("examples/cache-autodetect");
+    let manifest = dir.join("manifests/llama-3.1-8b-instruct-1.8.4.yaml");
+    let run = |format: &str| {
+        let o = Command::new(nimc())
+            .args(["profiles", "--manifest"])
+            .arg(&manifest)
+            .args(["--format", format])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let table = run("table");
+    let header = table.lines().next().unwrap();
+    for column in [
+        "ID",
+        "MODEL",
+        "ENGINE",
+        "PRECISION",
+        "TP",
+        "PP",
+        "GPU",
+        "LORA",
+        "PROFILE",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(
+        table.contains("NIMCache nim-autodetect/llama-3-1-8b"),
+        "{table}"
+    );
+    assert_eq!(table.matches("  selected  ").count(), 1, "{table}");
+    assert!(table.contains("the profile's tp tag is `2`"), "{table}");
+    assert!(table.contains("none of the nodes' GPU products"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(json["profiles"].as_array().unwrap().len(), 8);
+    let cache = &json["caches"][0];
+    assert_eq!(cache["selected"].as_array().unwrap().len(), 1);
+    assert_eq!(cache["dropped"].as_array().unwrap().len(), 7);
+    // The Job downloads exactly what `nimc profiles` selects.
+    let rendered = Command::new(nimc())
+        .arg("render")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let docs = yaml_docs(&String::from_utf8(rendered.stdout).unwrap());
+    let job = docs.iter().find(|d| d["kind"] == "Job").unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"][1],
+        cache["selected"][0]
+    );
+}
+
+#[test]
+fn a_manifest_that_cannot_be_read_is_located_in_the_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = root().join("tests/profiles/cases/v1-lora-true");
+    fs::copy(case.join("nimcache.yaml"), tmp.path().join("nimcache.yaml")).unwrap();
+    fs::write(
+        tmp.path().join("nimc.yaml"),
+        "gpuProducts: []\nmodelManifests:\n  nvcr.io/nim/example/model:1.0.0: missing.yaml\n",
+    )
+    .unwrap();
+    let o = Command::new(nimc())
+        .args(["render", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[NIMC035]"), "{stderr}");
+    assert!(stderr.contains("nimc.yaml:3:"), "{stderr}");
+    assert!(
+        stderr.contains("docker run --rm --entrypoint cat"),
+        "{stderr}"
+    );
+    // Without the manifest, NIMC010 names both facts and the way to get the file.
+    fs::write(tmp.path().join("nimc.yaml"), "kubernetesVersion: v1.34.0\n").unwrap();
+    let o = Command::new(nimc())
+        .args(["validate", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    for part in [
+        "error[NIMC010]",
+        "modelManifests",
+        "gpuProducts",
+        "/etc/nim/config/model_manifest.yaml",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+}
