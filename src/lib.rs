@@ -157,7 +157,16 @@ fn run<'s>(
     }
     if !diagnostics.iter().any(Diagnostic::is_error) {
         let kept = for_status.then(|| input.services.clone());
-        let (model, diags) = resolve::resolve(&mut input, facts, for_status);
+        let (model, mut diags) = resolve::resolve(&mut input, facts, for_status);
+        if for_status {
+            // What keeps a resource from rendering (a NIMCache not in the input, an unknown
+            // ComputeDomain template) does not keep the statuses from being computed: the
+            // resource renders nothing and its status follows what the cluster shows.
+            diags
+                .iter_mut()
+                .filter(|d| d.is_error())
+                .for_each(|d| d.severity = diagnostic::Severity::Warning);
+        }
         if let Some(services) = kept {
             input.services = services;
             caches = model.caches.clone();
