@@ -319,7 +319,8 @@ pub const CODES: &[Code] = &[
         name: "webhook-warning",
         severity: Severity::Warning,
         explanation: "The operator's admission webhook accepts the resource with a warning: no \
-                      authSecret (NGC_API_KEY is not injected; fine only for air-gapped caches), \
+                      authSecret (NGC_API_KEY is not injected; fine only for air-gapped caches; \
+                      under operatorVersion 3.1.2 it is an error, NIMC026 or NIMC037), \
                       the deprecated expose.ingress (use expose.router), or a LoadBalancer Service \
                       next to a router Ingress or Gateway (two entry points).",
     },
@@ -411,6 +412,17 @@ pub const CODES: &[Code] = &[
                       spec.source.ngc.model. The operator then creates no Job and the NIMCache \
                       stays NotReady (no profiles are selected for caching). `nimc profiles \
                       --manifest FILE PATH` shows which filter dropped each profile.",
+    },
+    Code {
+        code: "NIMC037",
+        name: "auth-secret-required",
+        severity: Severity::Error,
+        explanation: "Under operatorVersion 3.1.2 a NIMService (and every NIMPipeline service) \
+                      needs spec.authSecret: that release's CRD lists it as required, its \
+                      webhook refuses an empty one, and without the webhook it renders an \
+                      NGC_API_KEY reference to a Secret without a name, which the API server \
+                      refuses. PR #910 (operatorVersion main-f63f74d7) made it optional for \
+                      air-gapped caches; there an empty one is warning NIMC027.",
     },
     Code {
         code: "NIMC091",

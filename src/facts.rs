@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::diagnostic::Diagnostic;
+use crate::operator::OperatorVersion;
 use crate::profiles::Manifest;
 use crate::source::SourceFile;
 use crate::yaml::{self, Limits, Span, de::from_node};
@@ -21,9 +22,12 @@ pub struct Facts {
     /// The orchestrator the operator detects from node labels. Only TKGS (seccomp profile) and
     /// OpenShift (the cache Job's SCC annotation) change the output.
     pub orchestrator: Orchestrator,
-    /// The value of the `app.kubernetes.io/operator-version` label (the operator's
-    /// `OPERATOR_VERSION`, empty in a stock install).
-    pub operator_version: String,
+    /// The NIM Operator release whose behaviour nimc reproduces (see `operator.rs`); it also
+    /// gives the `app.kubernetes.io/operator-version` label its value.
+    pub operator_version: OperatorVersion,
+    /// Overrides the `app.kubernetes.io/operator-version` label, for an operator whose
+    /// Deployment was given an `OPERATOR_VERSION` by hand (a stock install sets none).
+    pub operator_version_label: Option<String>,
     /// The value of the `app.kubernetes.io/managed-by` label on every object (the operator
     /// writes `k8s-nim-operator`).
     pub managed_by: String,
@@ -125,7 +129,8 @@ impl Default for Facts {
         Facts {
             kubernetes_version: "v1.34.0".into(),
             orchestrator: Orchestrator::Kubernetes,
-            operator_version: String::new(),
+            operator_version: OperatorVersion::default(),
+            operator_version_label: None,
             managed_by: "nimc".into(),
             default_namespace: "default".into(),
             kserve_deployment_mode: "Standard".into(),
@@ -170,6 +175,13 @@ pub struct ImageFacts {
 }
 
 impl Facts {
+    /// The value of the `app.kubernetes.io/operator-version` label.
+    pub fn operator_version_label(&self) -> &str {
+        self.operator_version_label
+            .as_deref()
+            .unwrap_or(self.operator_version.behaviour().version_label)
+    }
+
     /// True when the image's registry label says `native-v1`.
     pub fn is_native_image(&self, image: &str) -> bool {
         self.images

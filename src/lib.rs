@@ -30,6 +30,7 @@ pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod operator;
 pub mod pipeline;
 pub mod profiles;
 pub mod quantity;

@@ -22,10 +22,27 @@ use nimc::gitops::{self, ArgoEnv};
 use nimc::source::{self, Sources};
 use nimc::{Compilation, manifest};
 
+/// `nimc --version`: the crate version, the operator behaviour it reproduces by default (and
+/// the others it can), and the Kubernetes version of the default facts.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let defaults = Facts::default();
+    let profiles: Vec<String> = nimc::operator::PROFILES
+        .iter()
+        .map(|b| format!("  {:<14} {}", b.name, b.reproduces))
+        .collect();
+    format!(
+        "{}\noperator behaviour (operatorVersion, default {}):\n{}\nKubernetes version of the default facts: {}",
+        env!("CARGO_PKG_VERSION"),
+        defaults.operator_version,
+        profiles.join("\n"),
+        defaults.kubernetes_version,
+    )
+});
+
 #[derive(Parser)]
 #[command(
     name = "nimc",
-    version,
+    version = VERSION.as_str(),
     about = "Compile NVIDIA NIM Operator custom resources into the Kubernetes objects the operator would create, without a controller"
 )]
 struct Cli {
@@ -746,6 +763,11 @@ fn render(
     );
     if input.verbose {
         summary(&result);
+        let operator = loaded.facts.operator_version.behaviour();
+        eprintln!(
+            "nimc: operator behaviour {} ({})",
+            operator.name, operator.reproduces
+        );
     }
     if result.has_errors() {
         return ExitCode::from(1);

@@ -29,6 +29,8 @@ pub struct Service {
     pub cache: Option<CacheLink>,
     /// `nvidia.com/gpu` to set in requests and limits, from the NIMCache profile.
     pub gpus: Option<String>,
+    /// Where the standard container env carries NGC_API_KEY (the operator release decides).
+    pub ngc_api_key: NgcApiKey,
     /// ServiceLabels: the standard labels, then `spec.labels` (most objects carry these).
     pub labels: BTreeMap<String, String>,
     /// NIMServiceAnnotations: `openshift.io/required-scc`, then `spec.annotations`.
@@ -167,4 +169,16 @@ pub enum Profiles {
     /// The operator's selection is empty, so it creates no Job (`nimc status` only; rendering
     /// refuses it with NIMC036).
     NoneSelected,
+}
+
+/// Where the standard env of a NIMService's containers carries NGC_API_KEY (a reference to
+/// `spec.authSecret`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NgcApiKey {
+    /// No authSecret: not injected.
+    Absent,
+    /// Right after NIM_CACHE_PATH (NIM Operator 3.1.2).
+    Second,
+    /// After NIM_LOG_LEVEL, before the gRPC and metrics ports (since PR #910).
+    AfterLogLevel,
 }

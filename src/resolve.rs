@@ -13,7 +13,8 @@ use crate::diagnostic::Diagnostic;
 use crate::facts::Facts;
 use crate::load::{Cr, Input};
 use crate::model::{
-    Cache, CacheLink, CacheType, ComputeDomain, KServe, Model, MultiNode, Profiles, Service, Store,
+    Cache, CacheLink, CacheType, ComputeDomain, KServe, Model, MultiNode, NgcApiKey, Profiles,
+    Service, Store,
 };
 use crate::profiles::{self, Manifest};
 use crate::quantity;
@@ -562,6 +563,11 @@ fn service(
             .unwrap_or(0);
         i32::try_from(level).unwrap_or(i32::MAX - 1) + 1
     });
+    let ngc_api_key = match spec.auth_secret.is_empty() {
+        true => NgcApiKey::Absent,
+        false if facts.operator_version.behaviour().ngc_api_key_second => NgcApiKey::Second,
+        false => NgcApiKey::AfterLogLevel,
+    };
     Some(Service {
         origin: cr.origin,
         wave,
@@ -577,5 +583,6 @@ fn service(
         native,
         cache: link,
         gpus,
+        ngc_api_key,
     })
 }

@@ -37,12 +37,38 @@ pub(super) fn check(
         }
     }
     if spec.auth_secret.is_empty() {
-        d(
-            "/spec/authSecret",
-            "NIMC027",
-            format!("NIMService {name}: spec.authSecret is empty, so NGC_API_KEY is not injected"),
-            "omit authSecret only for air-gapped deployments with a pre-populated model cache",
-        );
+        let operator = facts.operator_version.behaviour();
+        if !operator.auth_secret_required {
+            d(
+                "/spec/authSecret",
+                "NIMC027",
+                format!(
+                    "NIMService {name}: spec.authSecret is empty, so NGC_API_KEY is not injected"
+                ),
+                "omit authSecret only for air-gapped deployments with a pre-populated model cache",
+            );
+        } else if input.json(o, "/spec/authSecret").is_none() {
+            // The CRD of that release lists authSecret as required: the API server refuses.
+            d(
+                "/spec",
+                "NIMC026",
+                format!(
+                    "NIMService {name}: spec.authSecret is required by the NIMService CRD of NIM Operator {}",
+                    operator.name
+                ),
+                "set spec.authSecret to the Secret holding NGC_API_KEY (optional only since PR #910, operatorVersion main-f63f74d7)",
+            );
+        } else {
+            d(
+                "/spec/authSecret",
+                "NIMC037",
+                format!(
+                    "NIMService {name}: spec.authSecret must not be empty under NIM Operator {} (its webhook: Required value: is required)",
+                    operator.name
+                ),
+                "set spec.authSecret to the Secret holding NGC_API_KEY (optional only since PR #910, operatorVersion main-f63f74d7)",
+            );
+        }
     }
     if spec.labels.contains_key("app") {
         d(

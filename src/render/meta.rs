@@ -93,7 +93,7 @@ pub fn standard_labels(name: &str, facts: &Facts) -> Map {
     m.insert("app.kubernetes.io/instance".into(), name.into());
     m.insert(
         "app.kubernetes.io/operator-version".into(),
-        facts.operator_version.clone(),
+        facts.operator_version_label().into(),
     );
     m.insert("app.kubernetes.io/part-of".into(), "nim-service".into());
     m.extend([managed_by(facts)]);

@@ -24,7 +24,7 @@ use super::meta::{
 use super::network::{api_port, grpc_port, metrics_port, named_ports};
 use crate::api::{NimContainerSpec, ProbeSpec};
 use crate::facts::{Facts, Orchestrator};
-use crate::model::{Service, Store};
+use crate::model::{NgcApiKey, Service, Store};
 use crate::quantity;
 
 /// The script of the `update-ca-certificates` init container, byte for byte as upstream.
@@ -330,13 +330,11 @@ fn standard_env(s: &Service) -> Vec<EnvVar> {
         env("NIM_JSONL_LOGGING", "1"),
         env("NIM_LOG_LEVEL", "INFO"),
     ];
-    if !s.spec.auth_secret.is_empty() {
-        e.push(secret_env(
-            "NGC_API_KEY",
-            &s.spec.auth_secret,
-            "NGC_API_KEY",
-            None,
-        ));
+    let key = || secret_env("NGC_API_KEY", &s.spec.auth_secret, "NGC_API_KEY", None);
+    match s.ngc_api_key {
+        NgcApiKey::Absent => {}
+        NgcApiKey::Second => e.insert(1, key()),
+        NgcApiKey::AfterLogLevel => e.push(key()),
     }
     if let Some(g) = grpc_port(s) {
         e.push(env("NIM_GRPC_API_PORT", g.to_string()));
