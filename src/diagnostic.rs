@@ -425,6 +425,31 @@ pub const CODES: &[Code] = &[
                       air-gapped caches; there an empty one is warning NIMC027.",
     },
     Code {
+        code: "NIMC038",
+        name: "template-value",
+        severity: Severity::Error,
+        explanation: "The operator pastes this NIMService value into its YAML templates unquoted \
+                      (images, pull policy and secrets, node selectors, class names, init and \
+                      sidecar container names and images, storage paths, the Service type, DRA \
+                      CEL expressions) and reads the result back as YAML. A line break, a \
+                      leading tab, a `: `, a trailing `:` or a leading quote or YAML indicator \
+                      makes that fail (or changes the object), so the operator stops before \
+                      creating the workload. Leading and trailing spaces and a ` #` comment are \
+                      dropped the same way by nimc and the operator.",
+    },
+    Code {
+        code: "NIMC039",
+        name: "rejected-value",
+        severity: Severity::Error,
+        explanation: "The value reaches an object the API server refuses, or pods that can never \
+                      start: whitespace in an image, a pull policy other than Always, \
+                      IfNotPresent or Never, a container without a name or two containers of one \
+                      pod with the same name, an env reference to a Secret or ConfigMap without a \
+                      name or key, a claim name or subPath with surrounding whitespace, an empty \
+                      host path or nodeSelector key. The operator writes such objects and the \
+                      apply fails in the cluster; nimc reports the field instead.",
+    },
+    Code {
         code: "NIMC091",
         name: "render-note",
         severity: Severity::Note,

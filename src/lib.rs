@@ -8,6 +8,7 @@
 //! [edge] source::read(paths)          -> Sources            files, sorted; the only file I/O
 //! [pure] load::load(&Sources)         -> Input, diags       typed CRs (parallel per file)
 //! [pure] pipeline::lower(&mut Input)  -> diags              NIMPipeline services to NIMServices
+//! [pure] template::read(&mut Input)   -> diags              values as the operator's templates read them
 //! [pure] check::check(&Input, &Facts) -> diags              rules that must hold to render
 //! [pure] check::update::check(..)     -> diags              update rules against a base revision
 //! [pure] resolve::resolve(..)         -> Model, diags       defaults, links, cluster decisions
@@ -39,6 +40,7 @@ pub mod resolve;
 pub mod schema;
 pub mod source;
 pub mod status;
+pub mod template;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -149,6 +151,7 @@ fn run<'s>(
         ..Default::default()
     };
     diagnostics.extend(pipeline::lower(&mut input, facts.sync_waves));
+    diagnostics.extend(template::read(&mut input));
     diagnostics.extend(check::check(&input, facts));
     if let Some(base) = base {
         // The base revision was accepted once; its own problems are not reported again.

@@ -2,9 +2,11 @@
 //! operator fail, panic or render objects the API server rejects, plus what only a view of the
 //! whole repository shows (duplicates, names). Each finding is a located diagnostic. `service`
 //! holds the NIMService rules (storage, router, endpoint picker, DRA, KServe, multi-node),
-//! `cache` the NIMCache rules.
+//! `cache` the NIMCache rules, `objects` what the API server refuses in the objects the
+//! resources' values reach.
 
 mod cache;
+mod objects;
 mod service;
 pub mod update;
 
@@ -22,9 +24,11 @@ pub fn check(input: &Input, facts: &Facts) -> Vec<Diagnostic> {
     // so such resources get only those diagnostics.
     for s in input.services.iter().filter(|s| !input.rejected(s.origin)) {
         service::check(input, s, facts, &mut diags);
+        objects::service(input, s, &mut diags);
     }
     for c in input.caches.iter().filter(|c| !input.rejected(c.origin)) {
         cache::check(input, c, &mut diags);
+        objects::cache(input, c, &mut diags);
     }
     existing_claims(input, &mut diags);
     diags

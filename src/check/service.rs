@@ -694,6 +694,18 @@ fn dra(input: &Input, cr: &Cr<NimService>, facts: &Facts, diags: &mut Vec<Diagno
                     .help("see the NIMService CRD's draResources documentation"),
             );
         };
+        for (j, req) in r.requests.iter().enumerate() {
+            if r.requests[..j].contains(req) {
+                // The operator adds a container claim per request; the API server refuses two
+                // identical ones.
+                bad(
+                    &format!("{ptr}/requests/{j}"),
+                    format!(
+                        "request {req:?} is listed twice; the pod template would claim it twice"
+                    ),
+                );
+            }
+        }
         if set != 1 {
             bad(&ptr, "exactly one of resourceClaimName, resourceClaimTemplateName, claimCreationSpec must be set".into());
         }

@@ -406,7 +406,7 @@ fn job(c: &Cache, facts: &Facts) -> Job {
                     security_context: Some(security),
                     restart_policy: Some("Never".into()),
                     service_account_name: Some(SERVICE_ACCOUNT.into()),
-                    tolerations: some_vec(&spec.tolerations),
+                    tolerations: some_vec(&super::workload::tolerations(&spec.tolerations)),
                     node_selector: (!node_selector.is_empty()).then_some(node_selector),
                     // Upstream always lists one secret; with no name it is an empty entry,
                     // which means the same as none.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::NimServiceSpec;
@@ -64,7 +65,14 @@ pub fn env_list(env: &[EnvVar]) -> Option<Vec<EnvVar>> {
         .map(|e| EnvVar {
             name: e.name.clone(),
             value: e.value.clone().filter(|v| !v.is_empty()),
-            value_from: e.value_from.clone(),
+            value_from: e.value_from.clone().map(|mut from| {
+                // `divisor` is a plain Quantity in Go: always written, "0" when unset.
+                if let Some(r) = from.resource_field_ref.as_mut() {
+                    let d = r.divisor.as_ref().map_or("0", |q| q.0.as_str());
+                    r.divisor = Some(Quantity(crate::quantity::canonical(d)));
+                }
+                from
+            }),
         })
         .collect();
     (!out.is_empty()).then_some(out)

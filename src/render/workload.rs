@@ -103,11 +103,10 @@ pub fn pod_spec(s: &Service, facts: &Facts, aux_env: Option<&[EnvVar]>) -> PodSp
     let claims = dra::container_claims(s);
     let base = base_env(s);
     let aux = aux_env.unwrap_or(&base);
-    let mut main = main_container(s, mounts.clone(), &base);
-    add_claims(&mut main, &claims);
+    let main = main_container(s, mounts.clone(), &base);
     let mut containers = vec![main];
     for sc in &spec.sidecar_containers {
-        let mut c = Container {
+        let c = Container {
             name: sc.name.clone(),
             image: Some(sc.image.reference()),
             image_pull_policy: pull_policy(sc, s),
@@ -118,9 +117,9 @@ pub fn pod_spec(s: &Service, facts: &Facts, aux_env: Option<&[EnvVar]>) -> PodSp
             volume_mounts: some_vec(&mounts),
             ..Default::default()
         };
-        add_claims(&mut c, &claims);
         containers.push(c);
     }
+    add_claims(&mut containers, &claims);
     let pod_claims = dra::pod_claims(s);
     let mut security = PodSecurityContext {
         run_as_user: Some(spec.user_id.unwrap_or(1000)),
@@ -161,7 +160,9 @@ pub fn pod_spec(s: &Service, facts: &Facts, aux_env: Option<&[EnvVar]>) -> PodSp
 
 /// Tolerations keep `key`, `operator`, `value`, `effect` and (unlike upstream, which drops it)
 /// `tolerationSeconds`; empty strings are left out.
-fn tolerations(t: &[Toleration]) -> Vec<Toleration> {
+/// Tolerations as the operator's typed objects print them: empty strings left out (Go's
+/// `omitempty`).
+pub fn tolerations(t: &[Toleration]) -> Vec<Toleration> {
     t.iter()
         .map(|t| Toleration {
             key: t.key.clone().filter(|x| !x.is_empty()),
@@ -181,19 +182,27 @@ fn pull_policy(c: &NimContainerSpec, s: &Service) -> Option<String> {
         .or_else(|| s.spec.image.pull_policy.clone().filter(|p| !p.is_empty()))
 }
 
-fn add_claims(c: &mut Container, claims: &[k8s_openapi::api::core::v1::ResourceClaim]) {
-    if claims.is_empty() {
+/// The DRA claims of the pod, added to every container as the operator does it: a claim that
+/// some container already references (through `spec.resources.claims`) is left alone, every
+/// other is added with one entry per request.
+fn add_claims(containers: &mut [Container], claims: &[k8s_openapi::api::core::v1::ResourceClaim]) {
+    let referenced: std::collections::BTreeSet<String> = containers
+        .iter()
+        .flat_map(|c| c.resources.iter().flat_map(|r| r.claims.iter().flatten()))
+        .map(|c| c.name.clone())
+        .collect();
+    let added: Vec<_> = claims
+        .iter()
+        .filter(|c| !referenced.contains(&c.name))
+        .collect();
+    if added.is_empty() {
         return;
     }
-    let r = c.resources.get_or_insert_with(Default::default);
-    let list = r.claims.get_or_insert_with(Vec::new);
-    for claim in claims {
-        if !list
-            .iter()
-            .any(|x| x.name == claim.name && x.request == claim.request)
-        {
-            list.push(claim.clone());
-        }
+    for c in containers {
+        let r = c.resources.get_or_insert_with(Default::default);
+        r.claims
+            .get_or_insert_with(Vec::new)
+            .extend(added.iter().map(|&c| c.clone()));
     }
 }
 

@@ -336,6 +336,51 @@ fn a_ready_cache_gets_no_job() {
 }
 
 #[test]
+fn odd_values_become_what_the_operator_makes_of_them() {
+    // The operator's templates read pasted values as YAML plain scalars: padding and comments
+    // go, blank and null-like values vanish; Go's omitempty drops empty toleration fields of
+    // the cache Job; an env resourceFieldRef always carries a divisor ("0" when unset).
+    let svc = SVC
+        .replace("    repository: nvcr.io/nim/x\n    tag: '1.0'\n", "    repository: '  nvcr.io/nim/x'\n    tag: '1.0 '\n    pullPolicy: 'Never '\n    pullSecrets: ['ngc ', '', '~']\n")
+        .replace("  authSecret: ngc\n", "  authSecret: ngc\n  runtimeClassName: '  '\n  nodeSelector:\n    gpu: ' a100 '\n    zone: 'null'\n  env:\n  - name: LIMIT\n    valueFrom:\n      resourceFieldRef:\n        resource: limits.memory\n  - name: CPUS\n    valueFrom:\n      resourceFieldRef:\n        resource: limits.cpu\n        divisor: 1000m\n");
+    let cache = CACHE
+        .replace(
+            "      modelPuller: nvcr.io/nim/x:1.0\n",
+            "      modelPuller: nvcr.io/nim/x:1.0\n      model:\n        profiles: [all]\n",
+        )
+        .replace(
+            "spec:\n  source:",
+            "spec:\n  tolerations:\n  - key: ''\n    operator: Exists\n    effect: ''\n  source:",
+        );
+    let objs = render(&format!("{svc}---\n{cache}"));
+    let pod = &find(&objs, "Deployment", "svc")["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "nvcr.io/nim/x:1.0");
+    assert_eq!(c["imagePullPolicy"], "Never");
+    assert_eq!(
+        pod["imagePullSecrets"],
+        serde_json::json!([{"name": "ngc"}])
+    );
+    assert!(pod["runtimeClassName"].is_null());
+    assert_eq!(
+        pod["nodeSelector"],
+        serde_json::json!({"gpu": "a100", "zone": ""})
+    );
+    let env = c["env"].as_array().unwrap();
+    let divisor = |n: &str| {
+        env.iter().find(|e| e["name"] == n).unwrap()["valueFrom"]["resourceFieldRef"]["divisor"]
+            .clone()
+    };
+    assert_eq!(divisor("LIMIT"), "0");
+    assert_eq!(divisor("CPUS"), "1");
+    let job = &find(&objs, "Job", "c-job")["spec"]["template"]["spec"];
+    assert_eq!(
+        job["tolerations"],
+        serde_json::json!([{"operator": "Exists"}])
+    );
+}
+
+#[test]
 fn universal_caches_are_never_native() {
     let universal = CACHE.replace(
         "      modelPuller: nvcr.io/nim/x:1.0\n",
