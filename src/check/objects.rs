@@ -179,6 +179,25 @@ pub(super) fn service(input: &Input, cr: &Cr<NimService>, out: &mut Vec<Diagnost
     if let Some(pvc) = &spec.storage.pvc {
         r.claim("/spec/storage/pvc", pvc);
     }
+    // The legacy Ingress, as the standalone platform renders it (KServe makes its own).
+    let kserve = spec.inference_platform.as_deref() == Some("kserve");
+    if let Some(ingress) = spec
+        .expose
+        .ingress
+        .as_ref()
+        .filter(|i| i.enabled == Some(true) && !kserve)
+    {
+        let routes = ingress.spec.as_ref().is_some_and(|s| {
+            s.default_backend.is_some() || s.rules.as_ref().is_some_and(|r| !r.is_empty())
+        });
+        if !routes {
+            r.refuse(
+                "/spec/expose/ingress/spec",
+                "expose.ingress.spec has neither rules nor a defaultBackend, so the Ingress is refused".into(),
+                "give the Ingress rules (or a defaultBackend), or use expose.router.ingress",
+            );
+        }
+    }
     if spec.storage.host_path.as_deref() == Some("") {
         r.refuse(
             "/spec/storage/hostPath",

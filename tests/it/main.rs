@@ -8,6 +8,7 @@
 mod action;
 #[cfg(feature = "agent")]
 mod agent;
+mod apiserver;
 mod cli;
 mod conformance;
 mod examples;
