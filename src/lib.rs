@@ -19,6 +19,7 @@
 //! [`compile`] runs the pure phases; it stops before rendering when any error was found, so
 //! rendering never sees invalid input and cannot fail.
 
+pub mod admission;
 #[cfg(feature = "agent")]
 pub mod agent;
 pub mod api;
@@ -177,13 +178,18 @@ fn run<'s>(
         }
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
-            let objects = render::render(model, facts, for_status);
+            // The JSON form is kept for the admission checks (and, for statuses, drift).
+            let objects = render::render(model, facts, true);
             let (objects, diags) = manifest::deduplicate(objects, &input);
             diagnostics.extend(diags);
             let (objects, diags) = manifest::gate_apis(objects, facts, &input);
             diagnostics.extend(diags);
-            let (objects, diags) = manifest::apply_patches(objects, facts);
+            let (mut objects, diags) = manifest::apply_patches(objects, facts);
             diagnostics.extend(diags);
+            diagnostics.extend(admission::check(&objects, &input));
+            if !for_status {
+                objects.iter_mut().for_each(|o| o.json = None);
+            }
             out.objects = objects;
         }
     }

@@ -252,6 +252,27 @@ pub fn ceil_value(s: &str) -> Option<i64> {
     i64::try_from(value).ok()
 }
 
+/// The value of a quantity in nano units, rounded up, for comparing two quantities (the API
+/// server compares them exactly; nano units are exact for every quantity it stores).
+pub fn nano_value(s: &str) -> Option<i128> {
+    let p = parse(s)?;
+    let digits = format!("{}{}", p.num, p.denom);
+    let mut m: i128 = digits.parse().ok()?;
+    let mut scale: i32 = 9 - (p.denom.len() as i32);
+    if p.base == 10 {
+        scale = scale.checked_add(p.exponent)?;
+    } else {
+        m = m.checked_mul(1i128.checked_shl(p.exponent as u32)?)?;
+    }
+    let value = if scale >= 0 {
+        m.checked_mul(10i128.checked_pow(scale as u32)?)?
+    } else {
+        let div = 10i128.checked_pow((-scale) as u32)?;
+        m.checked_add(div - 1)? / div
+    };
+    Some(if p.negative { -value } else { value })
+}
+
 fn strip_factors(mut m: i128, mut e: i32) -> (i128, i32) {
     while m != 0 && m % 10 == 0 {
         m /= 10;
