@@ -158,6 +158,7 @@ fn run<'s>(
         // The base revision was accepted once; its own problems are not reported again.
         let (mut old, _) = load::load(base);
         pipeline::lower(&mut old, false);
+        template::read(&mut old);
         diagnostics.extend(check::update::check(&old, &input));
     }
     if !diagnostics.iter().any(Diagnostic::is_error) {
@@ -169,7 +170,7 @@ fn run<'s>(
             // resource renders nothing and its status follows what the cluster shows.
             diags
                 .iter_mut()
-                .filter(|d| d.is_error())
+                .filter(|d| d.is_error() && resolve::RENDER_ONLY.contains(&d.code))
                 .for_each(|d| d.severity = diagnostic::Severity::Warning);
         }
         if let Some(services) = kept {

@@ -175,14 +175,15 @@ enum Command {
     /// Prints the profiles of the manifest (id, model, engine, precision, tp, pp, gpu, lora,
     /// profile) and, for each NIMCache under PATH, the profiles its Job downloads as the
     /// operator selects them (spec.source.ngc.model filters; the nodes' GPUs from gpuProducts
-    /// in the facts) and the first filter that dropped each other profile. Without --manifest,
-    /// each NIMCache uses the manifest the facts give for its image (modelManifests). Exit
+    /// in the facts) and the first filter that dropped each other profile. Each NIMCache uses
+    /// the manifest the facts give for its image (modelManifests), else --manifest. Exit
     /// status: 0, 1 input errors, 2 usage or I/O failure.
     Profiles {
         /// A model manifest (the image's /etc/nim/config/model_manifest.yaml).
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
         /// Files or directories with NIMCaches to explain.
+        #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
         /// Cluster facts file (gpuProducts, modelManifests); default: nimc.yaml as for render.
         #[arg(long, value_name = "FILE")]
@@ -529,16 +530,20 @@ fn profiles(
             .as_ref()
             .and_then(|n| n.model.clone())
             .unwrap_or_default();
-        let manifest = given
-            .as_ref()
-            .or_else(|| facts.manifests.get(&image).map(|m| &**m));
+        let manifest = facts.manifests.get(&image).map(|m| &**m).or(given.as_ref());
+        let ready = c.object.status.as_ref().is_some_and(|s| !s.creates_job());
         let pinned = c
             .object
             .metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(nimc::resolve::SELECTED_PROFILES));
-        let (note, selection) = if !spec.is_optimized() {
+        let (note, selection) = if ready {
+            (
+                Some("its status is Ready: the operator creates no Job for it".to_string()),
+                None,
+            )
+        } else if !spec.is_optimized() {
             (
                 Some("not an NGC profile download: the Job names no profiles".to_string()),
                 None,
@@ -566,8 +571,12 @@ fn profiles(
                 None,
             )
         };
+        let namespace = match c.object.namespace() {
+            "" => facts.default_namespace.as_str(),
+            ns => ns,
+        };
         caches.push(serde_json::json!({
-            "namespace": c.object.namespace(),
+            "namespace": namespace,
             "name": c.object.name(),
             "image": image,
             "note": note,

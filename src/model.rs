@@ -166,9 +166,10 @@ pub enum Profiles {
     Listed(Vec<String>),
     /// Not knowable from the input (`nimc status` only; rendering refuses it with NIMC010).
     Unknown,
-    /// The operator's selection is empty, so it creates no Job (`nimc status` only; rendering
-    /// refuses it with NIMC036).
-    NoneSelected,
+    /// The operator cannot build the Job and fails the reconcile with this message: its
+    /// selection is empty, or the annotation is not a JSON list (`nimc status` only; rendering
+    /// refuses it with NIMC036 or NIMC010).
+    OperatorFails(String),
 }
 
 /// Where the standard env of a NIMService's containers carries NGC_API_KEY (a reference to

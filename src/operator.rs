@@ -22,9 +22,8 @@ pub struct Behaviour {
     /// a warning and NGC_API_KEY is left out.
     pub auth_secret_required: bool,
     /// NGC_API_KEY is the second entry of the standard container env, right after
-    /// NIM_CACHE_PATH, and present whatever authSecret is; otherwise it follows NIM_LOG_LEVEL,
-    /// only when authSecret is set. The native and Hugging Face variants of the main container
-    /// likewise re-add NGC_API_KEY and HF_TOKEN only when authSecret is set.
+    /// NIM_CACHE_PATH (an empty authSecret cannot reach rendering there); otherwise it follows
+    /// NIM_LOG_LEVEL, only when authSecret is set.
     pub ngc_api_key_second: bool,
     /// The value of the `app.kubernetes.io/operator-version` label (the operator's
     /// `OPERATOR_VERSION` environment variable, which its manifests never set).
@@ -60,6 +59,10 @@ impl OperatorVersion {
 
     /// The profile named `name`, or an error that lists the known ones.
     pub fn parse(name: &str) -> Result<OperatorVersion, String> {
+        // `""` was the documented default when the fact only set the label.
+        if name.is_empty() {
+            return Ok(OperatorVersion::default());
+        }
         let wanted = name
             .strip_prefix('v')
             .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()));
@@ -70,7 +73,7 @@ impl OperatorVersion {
             .ok_or_else(|| {
                 let known: Vec<&str> = PROFILES.iter().map(|b| b.name).collect();
                 format!(
-                    "unknown operatorVersion `{name}`; nimc reproduces {}",
+                    "unknown operatorVersion `{name}`; nimc reproduces {} (the label alone is set with operatorVersionLabel)",
                     known.join(", ")
                 )
             })
@@ -113,6 +116,9 @@ mod tests {
         assert_eq!(OperatorVersion::default().to_string(), "main-f63f74d7");
         let e = OperatorVersion::parse("3.0.0").unwrap_err();
         assert!(e.contains("main-f63f74d7, 3.1.2"), "{e}");
-        assert!(OperatorVersion::parse("").is_err());
+        assert_eq!(
+            OperatorVersion::parse("").unwrap(),
+            OperatorVersion::default()
+        );
     }
 }

@@ -20,6 +20,14 @@ use crate::profiles::{self, Manifest};
 use crate::quantity;
 use crate::render::meta;
 
+/// Problems that only keep a resource from rendering: the operator still reconciles it and
+/// writes the status the cluster shows (a NIMService whose NIMCache does not exist is
+/// `NIMCacheNotFound`), so `nimc status` and the agent compute it.
+pub const RENDER_ONLY: &[&str] = &["NIMC009", "NIMC023"];
+
+/// What the operator says when a NIMCache's profile selection is empty.
+const NOTHING_SELECTED: &str = "no profiles are selected for caching";
+
 /// The annotation a user (or the operator) sets on a NIMCache to pin its profile selection.
 pub const SELECTED_PROFILES: &str = "nvidia.com/selected-profiles";
 
@@ -160,10 +168,12 @@ fn cache(
         return None;
     }
     let ns = namespace(obj.namespace(), facts);
+    // The operator's `<cache>-manifest` ConfigMap (statuses only) is what it read; else the
+    // image's manifest from the facts.
     let manifest = facts
-        .manifests
-        .get(&puller)
-        .or_else(|| facts.cache_manifests.get(&(ns.clone(), name.clone())))
+        .cache_manifests
+        .get(&(ns.clone(), name.clone()))
+        .or_else(|| facts.manifests.get(&puller))
         .cloned();
     let profiles = if creates_job && source.is_optimized() && cache_type != CacheType::Native {
         let (profiles, problem) = job_profiles(obj, manifest.as_deref(), facts);
@@ -238,7 +248,7 @@ fn job_profiles(
         return match serde_json::from_str::<Option<Vec<String>>>(text) {
             Ok(Some(list)) if !list.is_empty() => (Profiles::Listed(list), None),
             Ok(_) => (
-                Profiles::NoneSelected,
+                Profiles::OperatorFails(NOTHING_SELECTED.into()),
                 Some((
                     "NIMC010",
                     "/metadata/annotations",
@@ -247,7 +257,7 @@ fn job_profiles(
                 )),
             ),
             Err(e) => (
-                Profiles::Unknown,
+                Profiles::OperatorFails(e.to_string()),
                 Some((
                     "NIMC010",
                     "/metadata/annotations",
@@ -263,7 +273,7 @@ fn job_profiles(
         let ids = profiles::selected(manifest, &model, &profiles::discovered(&facts.gpu_products));
         if ids.is_empty() {
             return (
-                Profiles::NoneSelected,
+                Profiles::OperatorFails(NOTHING_SELECTED.into()),
                 Some((
                     "NIMC036",
                     "/spec/source/ngc/model",

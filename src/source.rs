@@ -8,7 +8,7 @@
 //! link that loops, dangles or leaves the directory becomes a diagnostic, not an I/O failure.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -336,19 +336,48 @@ pub fn read_manifests(
     sources: &mut Sources,
 ) -> Result<(), Diagnostic> {
     let dir = facts_path.parent().unwrap_or(Path::new(""));
+    // Manifests come from the repository the facts file belongs to (its git work tree, else
+    // its folder): a facts file must not make nimc read, and echo, other files of the host.
+    let dir_real = fs::canonicalize(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
+    .unwrap_or_else(|_| dir.to_path_buf());
+    let root = dir_real
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&dir_real)
+        .to_path_buf();
     for (image, file) in &facts.model_manifests {
         let entry = |d: Diagnostic| match facts.manifest_at.get(image) {
             Some(&(i, span)) => d.at(i, span),
             None => d,
         };
         let path = dir.join(file);
-        let text = fs::metadata(&path)
-            .and_then(|m| match m.len() > MAX_FILE_BYTES {
-                true => Err(io::Error::other(format!(
-                    "larger than {} MiB",
-                    MAX_FILE_BYTES >> 20
+        let text = fs::canonicalize(&path)
+            .and_then(|real| match real.starts_with(&root) {
+                true => Ok(real),
+                false => Err(io::Error::other(format!(
+                    "it lies outside {}",
+                    display(&root)
                 ))),
-                false => fs::read_to_string(&path),
+            })
+            .and_then(|real| {
+                let m = fs::metadata(&real)?;
+                if !m.is_file() {
+                    return Err(io::Error::other("not a regular file"));
+                }
+                let mut text = String::new();
+                io::Read::take(fs::File::open(&real)?, MAX_FILE_BYTES + 1)
+                    .read_to_string(&mut text)?;
+                match text.len() as u64 > MAX_FILE_BYTES {
+                    true => Err(io::Error::other(format!(
+                        "larger than {} MiB",
+                        MAX_FILE_BYTES >> 20
+                    ))),
+                    false => Ok(text),
+                }
             })
             .map_err(|e| {
                 entry(Diagnostic::new(

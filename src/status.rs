@@ -298,13 +298,21 @@ impl Context<'_> {
     ) -> Value {
         let job = self.rendered(origin).find(|r| r.kind == "Job");
         let live = job.and_then(|j| self.live(j));
-        // Once Ready, a cache without its Job (none created, or gone after its TTL) stays as
-        // it is: the operator only reads a Job that exists.
-        let state = previous.map_or_else(
+        // A live status without a state says nothing (a status subresource the apply dropped).
+        let previous = previous.filter(|p| p["state"].is_string());
+        // A cache whose input says Ready gets no Job, and its status is the input's (or the
+        // live one, once it is Ready too).
+        if resolved.is_some_and(|c| !c.creates_job) {
+            let live_ready = previous.filter(|p| p["state"] == "Ready");
+            return self.completed_cache(origin, live_ready, input);
+        }
+        // Once Ready, a cache without its Job (gone after its TTL) stays as it is: the
+        // operator only reads a Job that exists.
+        let recorded = previous.map_or_else(
             || input.and_then(|s| s.state.as_deref()),
             |p| p["state"].as_str(),
         );
-        if live.is_none() && state == Some("Ready") {
+        if live.is_none() && recorded == Some("Ready") {
             return self.completed_cache(origin, previous, input);
         }
         let pvc = self
@@ -313,16 +321,20 @@ impl Context<'_> {
             .map(|r| r.name.clone());
         let count = |f: &str| live.and_then(|j| j["status"][f].as_i64()).unwrap_or(0);
         let job_failed = live.is_some_and(|j| has_condition(&j["status"], "Failed", "True"));
-        let none_selected = resolved.is_some_and(|c| c.profiles == Profiles::NoneSelected);
+        let fails = resolved.and_then(|c| match &c.profiles {
+            Profiles::OperatorFails(message) => Some(message.as_str()),
+            _ => None,
+        });
+        let none_selected = fails.is_some();
         let (state, conditions): (&str, Vec<Condition>) = match live {
             // The operator cannot build the Job: it reports the failed reconcile.
-            None if none_selected => (
+            None if let Some(message) = fails => (
                 "NotReady",
                 vec![cond(
                     "NIM_CACHE_RECONCILE_FAILED",
                     true,
                     "ReconcileFailed",
-                    "no profiles are selected for caching",
+                    message,
                 )],
             ),
             None => (

@@ -130,7 +130,13 @@ pub fn pass(
             status: status::rejected(kind, previous, message, now),
         });
     }
-    out.statuses.extend(statuses);
+    // A resource left alone as the operator's (a NIMService a NIMPipeline created, among
+    // others) gets no status from the agent, even when a pipeline nimc compiles describes it.
+    out.statuses.extend(statuses.into_iter().filter(|s| {
+        !out.foreign
+            .iter()
+            .any(|((k, ns, n), _)| *k == s.kind && *ns == s.namespace && *n == s.name)
+    }));
     out.statuses
         .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
 

@@ -64,7 +64,11 @@ impl Report<'_, '_> {
     }
 
     fn pull_policy(&mut self, pointer: &str, policy: Option<&str>) {
-        if let Some(p) = policy.filter(|p| !p.is_empty() && !PULL_POLICIES.contains(p)) {
+        // A value the template cannot render is NIMC038's.
+        let broken = |p: &str| matches!(plain(p), Plain::Breaks(_));
+        if let Some(p) =
+            policy.filter(|p| !p.is_empty() && !PULL_POLICIES.contains(p) && !broken(p))
+        {
             self.refuse(
                 pointer,
                 format!("the pull policy {p:?} is not one Kubernetes accepts"),

@@ -47,7 +47,10 @@ pub(super) fn check(
                 ),
                 "omit authSecret only for air-gapped deployments with a pre-populated model cache",
             );
-        } else if input.json(o, "/spec/authSecret").is_none() {
+        } else if input
+            .json(o, "/spec/authSecret")
+            .is_none_or(|v| v.is_null())
+        {
             // The CRD of that release lists authSecret as required: the API server refuses.
             d(
                 "/spec",

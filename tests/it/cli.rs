@@ -289,12 +289,13 @@ fn output_is_identical_across_runs_threads_and_file_order() {
     }
     // The facts of `examples/` (the manifest of cache-autodetect), with a Kubernetes version
     // that changes nothing.
-    let facts = fs::read_to_string(examples.join("nimc.yaml"))
-        .unwrap()
-        .replace(
-            ": cache-autodetect/manifests/",
-            &format!(": {}/cache-autodetect/manifests/", examples.display()),
-        );
+    let facts = fs::read_to_string(examples.join("nimc.yaml")).unwrap();
+    let manifests = tmp.path().join("cache-autodetect/manifests");
+    fs::create_dir_all(&manifests).unwrap();
+    for m in fs::read_dir(examples.join("cache-autodetect/manifests")).unwrap() {
+        let m = m.unwrap().path();
+        fs::copy(&m, manifests.join(m.file_name().unwrap())).unwrap();
+    }
     fs::write(
         tmp.path().join("nimc.yaml"),
         format!("kubernetesVersion: v1.34.1\n{facts}"),
@@ -377,6 +378,14 @@ fn validate_base_reports_changes_the_cluster_refuses() {
     };
     fs::create_dir(tmp.path().join("nim")).unwrap();
     fs::write(tmp.path().join("nim/svc.yaml"), multi(4)).unwrap();
+    // Values the operator's templates trim are compared as read on both sides.
+    fs::write(
+        tmp.path().join("nim/padded.yaml"),
+        SERVICE
+            .replace("name: demo", "name: padded")
+            .replace("    emptyDir: {}\n", "    pvc:\n      create: true\n      size: 1Gi\n      volumeAccessMode: ReadWriteOnce\n      subPath: 'models '\n"),
+    )
+    .unwrap();
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "base"]);

@@ -147,6 +147,23 @@ fn a_manifest_that_cannot_be_read_is_located_in_the_facts() {
         stderr.contains("docker run --rm --entrypoint cat"),
         "{stderr}"
     );
+    // A manifest outside the facts file's repository (here: its folder) is never read.
+    fs::write(
+        tmp.path().join("nimc.yaml"),
+        "modelManifests:\n  nvcr.io/nim/example/model:1.0.0: /etc/hostname\n",
+    )
+    .unwrap();
+    let o = Command::new(nimc())
+        .args(["render", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[NIMC035]") && stderr.contains("outside"),
+        "{stderr}"
+    );
     // Without the manifest, NIMC010 names both facts and the way to get the file.
     fs::write(tmp.path().join("nimc.yaml"), "kubernetesVersion: v1.34.0\n").unwrap();
     let o = Command::new(nimc())
