@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
 use crate::support::{nimc, root, yaml_docs};
 
 pub struct ApiServer {
@@ -379,5 +383,355 @@ fn every_rendered_object_is_admitted_by_a_real_api_server() {
         rejected.is_empty(),
         "rejected by the API server:\n{}",
         rejected.join("\n")
+    );
+}
+
+/// A small deterministic generator (a 64-bit LCG), so a failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.next() % items.len()]
+    }
+}
+
+/// The field mutations: a JSON pointer into a NIMService and the values it may take (valid
+/// and invalid ones, all of the types NVIDIA's CRD admits).
+fn mutations() -> Vec<(&'static str, Vec<Value>)> {
+    use serde_json::json;
+    let names = || {
+        vec![
+            json!("ok-name"),
+            json!("Bad_Name"),
+            json!("a.b.c"),
+            json!("-x"),
+            json!("x".repeat(70)),
+        ]
+    };
+    let label_maps = || {
+        vec![
+            json!({"team": "inference"}),
+            json!({"bad key": "v"}),
+            json!({"example.com/k": "-bad-"}),
+            json!({"k": "x".repeat(64)}),
+            json!({"/x": "v"}),
+            json!({"Example.COM/k": "v"}),
+            json!({"k": ""}),
+        ]
+    };
+    let quantities = || {
+        vec![
+            json!("1"),
+            json!("500m"),
+            json!("2Gi"),
+            json!("-1"),
+            json!(0),
+        ]
+    };
+    let probe = || {
+        vec![
+            json!({"enabled": true, "probe": {"httpGet": {"path": "/v1/health/live", "port": 8000}}}),
+            json!({"enabled": true, "probe": {"periodSeconds": 10}}),
+            json!({"enabled": true, "probe": {"tcpSocket": {"port": 8000}, "successThreshold": 2}}),
+            json!({"enabled": true, "probe": {"exec": {"command": ["true"]}, "failureThreshold": -1}}),
+            json!({"enabled": true, "probe": {"httpGet": {"path": "/", "port": 8000}, "grpc": {"port": 8001}}}),
+            json!({"enabled": false}),
+        ]
+    };
+    vec![
+        ("/spec/labels", label_maps()),
+        ("/spec/annotations", label_maps()),
+        ("/spec/expose/service/labels", label_maps()),
+        ("/spec/expose/service/annotations", label_maps()),
+        (
+            "/spec/expose/service/type",
+            vec![
+                json!("ClusterIP"),
+                json!("Cluster"),
+                json!("NodePort"),
+                json!("LoadBalancer"),
+                json!(" LoadBalancer"),
+            ],
+        ),
+        (
+            "/spec/expose/service/port",
+            vec![json!(8000), json!(8080), json!(1)],
+        ),
+        (
+            "/spec/expose/service/grpcPort",
+            vec![json!(8001), json!(8000)],
+        ),
+        (
+            "/spec/expose/service/metricsPort",
+            vec![json!(8002), json!(8000)],
+        ),
+        ("/spec/livenessProbe", probe()),
+        ("/spec/readinessProbe", probe()),
+        ("/spec/startupProbe", probe()),
+        (
+            "/spec/env",
+            vec![
+                json!([{"name": "OK", "value": "1"}]),
+                json!([{"name": "A=B", "value": "1"}]),
+                json!([{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]),
+                json!([{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.bogus"}}}]),
+                json!([{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}}]),
+                json!([{"name": "A", "valueFrom": {"secretKeyRef": {"name": "Bad_Secret", "key": "k"}}}]),
+                json!([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]),
+            ],
+        ),
+        (
+            "/spec/nodeSelector",
+            vec![
+                json!({"gpu": "a100"}),
+                json!({"bad key": "v"}),
+                json!({"k": "bad value"}),
+                json!({"k": "  padded  "}),
+            ],
+        ),
+        (
+            "/spec/tolerations",
+            vec![
+                json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+                json!([{"key": "bad key", "operator": "Exists"}]),
+                json!([{"key": "k", "operator": "Exists", "value": "v"}]),
+                json!([{"key": "k", "operator": "Equal", "value": "v", "effect": "Bogus"}]),
+                json!([{"key": "k", "operator": "Maybe"}]),
+                json!([{"operator": "Equal", "value": "v"}]),
+                json!([{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule", "tolerationSeconds": 30}]),
+            ],
+        ),
+        (
+            "/spec/affinity",
+            vec![
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "values": ["a"]}]}]}}}),
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}),
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In"}]}]}}}),
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists", "values": ["a"]}]}]}}}),
+            ],
+        ),
+        (
+            "/spec/resources",
+            vec![
+                json!({"limits": {"nvidia.com/gpu": 1}}),
+                json!({"requests": {"nvidia.com/gpu": 1}}),
+                json!({"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 2}}),
+                json!({"requests": {"cpu": "4"}, "limits": {"cpu": "2", "nvidia.com/gpu": 1}}),
+                json!({"limits": {"bad_name": 1}}),
+                json!({"requests": {"memory": "8Gi"}, "limits": {"memory": "16Gi", "nvidia.com/gpu": 1}}),
+            ],
+        ),
+        ("/spec/resources/limits/cpu", quantities()),
+        ("/spec/priorityClassName", names()),
+        ("/spec/runtimeClassName", names()),
+        ("/spec/schedulerName", names()),
+        ("/spec/userID", vec![json!(1000), json!(-5), json!(0)]),
+        ("/spec/groupID", vec![json!(2000), json!(-5)]),
+        (
+            "/spec/image/pullPolicy",
+            vec![json!("Always"), json!("Sometimes"), json!("Never ")],
+        ),
+        (
+            "/spec/image/pullSecrets",
+            vec![json!(["ngc-secret"]), json!(["Bad_Secret"]), json!([""])],
+        ),
+        (
+            "/spec/authSecret",
+            vec![json!("ngc-api-secret"), json!("Bad_Secret"), json!("")],
+        ),
+        ("/spec/storage/pvc/storageClass", names()),
+        ("/spec/storage/pvc/name", names()),
+        (
+            "/spec/storage/pvc/subPath",
+            vec![
+                json!("models"),
+                json!("../x"),
+                json!("/abs"),
+                json!(" padded "),
+            ],
+        ),
+        ("/spec/storage/pvc/annotations", label_maps()),
+        ("/spec/storage/sharedMemorySizeLimit", quantities()),
+        ("/spec/replicas", vec![json!(1), json!(3)]),
+        (
+            "/spec/scale",
+            vec![
+                json!({"enabled": true, "hpa": {"minReplicas": 1, "maxReplicas": 3}}),
+                json!({"enabled": true, "hpa": {"minReplicas": 5, "maxReplicas": 2}}),
+            ],
+        ),
+        (
+            "/spec/metrics",
+            vec![
+                json!({"enabled": true, "serviceMonitor": {"additionalLabels": {"release": "prom"}}}),
+                json!({"enabled": true, "serviceMonitor": {"additionalLabels": {"bad key": "v"}}}),
+            ],
+        ),
+        (
+            "/spec/initContainers",
+            vec![
+                json!([{"name": "warmup", "image": {"repository": "busybox", "tag": "1"}}]),
+                json!([{"name": "Bad_Name", "image": {"repository": "busybox", "tag": "1"}}]),
+            ],
+        ),
+        (
+            "/spec/sidecarContainers",
+            vec![
+                json!([{"name": "proxy", "image": {"repository": "envoy", "tag": "v1"}}]),
+                json!([{"name": "a", "image": {"repository": "x", "tag": "1"}}, {"name": "a", "image": {"repository": "x", "tag": "1"}}]),
+                json!([{"name": "p", "image": {"repository": "x", "tag": "1"}, "env": [{"name": "", "value": "v"}]}]),
+            ],
+        ),
+        (
+            "/spec/command",
+            vec![json!(["python3", "-m", "x"]), json!([""])],
+        ),
+        ("/spec/args", vec![json!(["--flag"])]),
+        ("/spec/image/tag", vec![json!("1.0 "), json!("1.0")]),
+        (
+            "/spec/image/repository",
+            vec![
+                json!("nvcr.io/nim/x"),
+                json!(" nvcr.io/nim/x"),
+                json!("nvcr.io/nim/x y"),
+            ],
+        ),
+        (
+            "/spec/expose/router",
+            vec![
+                json!({"hostDomainName": "example.com", "ingress": {"ingressClass": "nginx"}}),
+                json!({"hostDomainName": "example.com", "ingress": {"ingressClass": "Bad_Class"}}),
+                json!({"hostDomainName": "example.com", "ingress": {"ingressClass": "nginx", "tlsSecretName": "Bad_Secret"}}),
+            ],
+        ),
+        ("/spec/scale/annotations", label_maps()),
+        (
+            "/spec/metrics/serviceMonitor/interval",
+            vec![json!("30s"), json!("30 seconds")],
+        ),
+    ]
+}
+
+/// Set `value` at `pointer` in `doc`, creating the objects on the way.
+fn set(doc: &mut Value, pointer: &str, value: Value) {
+    let mut cur = doc;
+    let segments: Vec<&str> = pointer.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let map = cur.as_object_mut().unwrap();
+        if i + 1 == segments.len() {
+            map.insert(seg.to_string(), value);
+            return;
+        }
+        cur = map
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+#[test]
+fn what_nimc_accepts_the_api_server_admits() {
+    let Some(server) = ApiServer::start("what_nimc_accepts_the_api_server_admits") else {
+        return;
+    };
+    let crds = root().join("tests/upstream-crds");
+    server.install_crds(&[crds.join("nim"), crds.join("thirdparty")]);
+    let out = server.kubectl(&["create", "namespace", "mut"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bases: Vec<Value> = [
+        "basic/nimservice.yaml",
+        "autoscaling-monitoring/nimservice.yaml",
+        "router-ingress/nimservice.yaml",
+    ]
+    .iter()
+    .map(|f| {
+        yaml_docs(&std::fs::read_to_string(root().join("examples").join(f)).unwrap()).remove(0)
+    })
+    .collect();
+    let muts = mutations();
+    assert!(muts.len() >= 40, "{} mutation kinds", muts.len());
+    let mut rng = Rng(0x6e696d63);
+    let (mut refused, mut admitted, mut cr_refused) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    let mut kinds_hit = BTreeSet::new();
+    for i in 0..1000 {
+        let mut doc = rng.pick(&bases).clone();
+        doc["metadata"]["namespace"] = "mut".into();
+        // One to three fields at a time.
+        let mut applied = Vec::new();
+        for _ in 0..=(rng.next() % 3) {
+            let (pointer, values) = rng.pick(&muts);
+            let value = rng.pick(values).clone();
+            applied.push(format!("{pointer}={value}"));
+            set(&mut doc, pointer, value);
+            kinds_hit.insert(*pointer);
+        }
+        let text = nimc::yaml::emit::to_string(&doc);
+        let sources = nimc::source::Sources::from_texts([("input.yaml", text.as_str())]);
+        let c = nimc::compile(&sources, &nimc::facts::Facts::default());
+        if c.has_errors() {
+            refused += 1;
+            continue;
+        }
+        // Only inputs whose CR NVIDIA's CRD admits say anything about nimc.
+        if !server
+            .kubectl_stdin(
+                &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+                &text,
+            )
+            .status
+            .success()
+        {
+            cr_refused += 1;
+            continue;
+        }
+        let yaml = nimc::manifest::to_yaml(&c.objects);
+        let out = server.kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager=nimc-test",
+                "-f",
+                "-",
+            ],
+            &yaml,
+        );
+        if out.status.success() {
+            admitted += 1;
+        } else {
+            disagreements.push(format!(
+                "input {i} ({}):\n{}",
+                applied.join(", "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    println!(
+        "1000 inputs over {} mutation kinds: nimc refused {refused}, NVIDIA's CRD refused {cr_refused}, admitted {admitted}, disagreements {}",
+        kinds_hit.len(),
+        disagreements.len()
+    );
+    assert!(
+        admitted > 50,
+        "too few accepted inputs to say anything: {admitted}"
+    );
+    assert!(
+        disagreements.is_empty(),
+        "nimc exited 0 but the API server refused:\n{}",
+        disagreements.join("\n")
     );
 }
