@@ -697,10 +697,7 @@ fn env(c: &Value, path: &str, v: &mut Violations) {
             let labelled = ["metadata.labels['", "metadata.annotations['"]
                 .iter()
                 .any(|p| f.starts_with(p) && f.ends_with("']"));
-            if !FIELDS.contains(&f)
-                && !labelled
-                && !matches!(f, "metadata.labels" | "metadata.annotations")
-            {
+            if !FIELDS.contains(&f) && !labelled {
                 v.add(
                     &format!("{ep}.valueFrom.fieldRef.fieldPath"),
                     format!("{f:?} is not a field the pod can expose"),
