@@ -355,13 +355,11 @@ pub const CODES: &[Code] = &[
     Code {
         code: "NIMC031",
         name: "replicas-with-autoscaling",
-        severity: Severity::Warning,
-        explanation: "spec.replicas is set together with scale.enabled: true. The current CRDs \
-                      refuse this (CEL: `spec.replicas cannot be set when spec.scale.enabled is \
-                      true`), and the webhook too; older CRDs and the operator's own samples \
-                      accept it, and the operator then ignores spec.replicas in favour of \
-                      scale.hpa.minReplicas, which is what nimc renders. A warning, so that such \
-                      repositories still render; remove spec.replicas.",
+        severity: Severity::Error,
+        explanation: "spec.replicas is set together with scale.enabled: true. NVIDIA's CRDs \
+                      refuse this (a CEL rule), and the webhook too, so the resource never \
+                      reaches the operator; remove spec.replicas (with autoscaling the replica \
+                      count is scale.hpa.minReplicas).",
     },
     Code {
         code: "NIMC032",
@@ -446,8 +444,14 @@ pub const CODES: &[Code] = &[
                       IfNotPresent or Never, a container without a name or two containers of one \
                       pod with the same name, an env reference to a Secret or ConfigMap without a \
                       name or key, a claim name or subPath with surrounding whitespace, an empty \
-                      host path or nodeSelector key. The operator writes such objects and the \
-                      apply fails in the cluster; nimc reports the field instead.",
+                      host path or nodeSelector key; and everything Kubernetes checks in the \
+                      rendered objects (label and annotation syntax, node selectors, tolerations, \
+                      affinity, IDs, class names, env names and sources, resources and extended \
+                      resources, probes, volume mounts, Service types and ports, PVC storage \
+                      classes, HPA bounds, Ingress classes). The message names the object and its \
+                      field path; the location is the resource field the value came from. The \
+                      operator writes such objects and the apply fails in the cluster; nimc \
+                      reports the field instead.",
     },
     Code {
         code: "NIMC091",
