@@ -666,6 +666,7 @@ fn what_nimc_accepts_the_api_server_admits() {
     let mut rng = Rng(0x6e696d63);
     let (mut refused, mut admitted, mut cr_refused) = (0, 0, 0);
     let mut disagreements = Vec::new();
+    let mut cr_disagreements = Vec::new();
     let mut kinds_hit = BTreeSet::new();
     for i in 0..1000 {
         let mut doc = rng.pick(&bases).clone();
@@ -687,15 +688,18 @@ fn what_nimc_accepts_the_api_server_admits() {
             continue;
         }
         // Only inputs whose CR NVIDIA's CRD admits say anything about nimc.
-        if !server
-            .kubectl_stdin(
-                &["apply", "--server-side", "--dry-run=server", "-f", "-"],
-                &text,
-            )
-            .status
-            .success()
-        {
+        let cr = server.kubectl_stdin(
+            &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+            &text,
+        );
+        if !cr.status.success() {
             cr_refused += 1;
+            // NVIDIA's CRD refuses what nimc accepted: the converse disagreement.
+            cr_disagreements.push(format!(
+                "input {i} ({}): {}",
+                applied.join(", "),
+                String::from_utf8_lossy(&cr.stderr).trim()
+            ));
             continue;
         }
         let yaml = nimc::manifest::to_yaml(&c.objects);
@@ -728,6 +732,12 @@ fn what_nimc_accepts_the_api_server_admits() {
     assert!(
         admitted > 50,
         "too few accepted inputs to say anything: {admitted}"
+    );
+    // And the converse for the resources themselves: what NVIDIA's CRDs refuse, nimc refuses.
+    assert!(
+        cr_disagreements.is_empty(),
+        "nimc accepted resources NVIDIA's CRDs refuse:\n{}",
+        cr_disagreements.join("\n")
     );
     assert!(
         disagreements.is_empty(),
