@@ -20,20 +20,30 @@ use crate::load::{Input, Origin};
 use crate::quantity;
 use crate::render::Rendered;
 
-/// Every violation in `objects`, located in the resources of `input`.
+/// What the API server refuses in one object (its JSON form), as located violations wait for.
+pub fn violations(kind: &str, obj: &Value) -> Vec<Violation> {
+    let mut v = Violations::default();
+    object(kind, obj, &mut v);
+    v.0
+}
+
+/// Every violation found in `objects` (see [`violations`]), located in the resources of
+/// `input`.
 pub fn check(objects: &[Rendered], input: &Input) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for r in objects {
+    // Each resource's JSON form, made once.
+    let mut resources: std::collections::BTreeMap<Origin, Option<Value>> = Default::default();
+    for r in objects.iter().filter(|r| !r.problems.is_empty()) {
         let Some(origin) = r.origin else { continue };
-        let Some(obj) = r.value() else { continue };
-        let mut v = Violations::default();
-        object(r.kind, &obj, &mut v);
-        for x in v.0 {
-            let pointer = locate(input, origin, &x);
+        let cr = resources
+            .entry(origin)
+            .or_insert_with(|| input.json(origin, ""));
+        for x in &r.problems {
+            let pointer = locate(cr.as_ref(), x);
             let message = format!("{}/{} {}: {}", r.kind, r.name, x.path, x.problem);
             // One diagnostic per field and problem, however many objects repeat the value.
-            if seen.insert((origin, pointer.clone(), x.problem.clone())) {
+            if seen.insert((origin, pointer.clone(), x.path.clone(), x.problem.clone())) {
                 out.push(
                     input.diag("NIMC039", origin, &pointer, message).help(
                         "the API server refuses this object; change the value in the resource",
@@ -46,7 +56,8 @@ pub fn check(objects: &[Rendered], input: &Input) -> Vec<Diagnostic> {
 }
 
 /// A problem at an object path, with what to look for in the resource.
-struct Violation {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
     path: String,
     problem: String,
     /// The offending value or map key, as the resource spells it.
@@ -55,6 +66,7 @@ struct Violation {
     hint: &'static [&'static str],
 }
 
+#[derive(Clone, Debug, PartialEq)]
 enum Find {
     Key(String),
     Value(Value),
@@ -102,8 +114,17 @@ fn dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A lowercase RFC 1123 subdomain: at most 253 characters in all (no limit per part).
 fn dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(dns_label)
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !p.starts_with('-')
+                && !p.ends_with('-')
+        })
 }
 
 fn name_part(s: &str) -> bool {
@@ -175,7 +196,9 @@ fn object(kind: &str, o: &Value, v: &mut Violations) {
         "InferenceService" => pod(&o["spec"]["predictor"], "spec.predictor", v),
         "Service" => service(&o["spec"], v),
         "PersistentVolumeClaim" => {
-            if let Some(sc) = str_at(&o["spec"], "storageClassName").filter(|s| !dns_subdomain(s)) {
+            if let Some(sc) = str_at(&o["spec"], "storageClassName")
+                .filter(|s| !s.is_empty() && !dns_subdomain(s))
+            {
                 v.add(
                     "spec.storageClassName",
                     format!("{sc:?} is not a lowercase DNS subdomain"),
@@ -262,7 +285,8 @@ fn metadata(m: &Value, path: &str, v: &mut Violations) {
         .flatten()
         .map(|(k, _)| k)
     {
-        if let Some(p) = qualified_name(k) {
+        // The API server checks annotation keys lowercased.
+        if let Some(p) = qualified_name(&k.to_lowercase()) {
             v.add(
                 &format!("{path}.annotations"),
                 format!("key {k:?}: {p}"),
@@ -347,7 +371,7 @@ fn pod(p: &Value, path: &str, v: &mut Violations) {
         let vp = format!("{path}.volumes[{i}]");
         if let Some(q) = vol["emptyDir"]["sizeLimit"]
             .as_str()
-            .filter(|q| quantity::nano_value(q).is_none_or(|n| n < 0))
+            .filter(|q| !quantity::parse_ok(q) || q.starts_with('-'))
         {
             v.add(
                 &format!("{vp}.emptyDir.sizeLimit"),
@@ -773,10 +797,8 @@ fn resources(r: &Value, path: &str, v: &mut Violations) {
         }
     }
     for (k, _) in req.as_object().into_iter().flatten() {
-        let extended = k.contains('/')
-            && !k.starts_with("kubernetes.io/")
-            && !k.contains(".kubernetes.io/")
-            && !k.starts_with("hugepages-");
+        let extended =
+            k.contains('/') && !k.contains("kubernetes.io/") && !k.starts_with("hugepages-");
         let (Some(r), l) = (q(req, k), q(lim, k)) else {
             continue;
         };
@@ -885,16 +907,28 @@ fn service(s: &Value, v: &mut Violations) {
 
 /// The resource field a violation came from: the offending key or value under the hinted
 /// fields (then anywhere in the spec), else the first hinted field that exists.
-fn locate(input: &Input, origin: Origin, x: &Violation) -> String {
-    let Some(cr) = input.json(origin, "") else {
+fn locate(cr: Option<&Value>, x: &Violation) -> String {
+    let Some(cr) = cr else {
         return "/spec".into();
     };
+    // The field the object path ends in (`successThreshold` of `...livenessProbe.successThreshold`):
+    // a value under a key of that name is the likeliest source.
+    let field = x
+        .path
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .split('[')
+        .next()
+        .unwrap_or_default();
     let mut found = None;
-    for scope in x.hint.iter().copied().chain(["/spec", "/metadata"]) {
+    'scopes: for scope in x.hint.iter().copied().chain(["/spec", "/metadata"]) {
         if let Some(node) = cr.pointer(scope) {
-            found = search(node, &x.find, scope.to_string());
-            if found.is_some() {
-                break;
+            for named in [Some(field), None] {
+                found = search(node, &x.find, scope.to_string(), named);
+                if found.is_some() {
+                    break 'scopes;
+                }
             }
         }
     }
@@ -908,7 +942,7 @@ fn locate(input: &Input, origin: Origin, x: &Violation) -> String {
         .unwrap_or_else(|| "/spec".into())
 }
 
-fn search(v: &Value, find: &Find, path: String) -> Option<String> {
+fn search(v: &Value, find: &Find, path: String, key: Option<&str>) -> Option<String> {
     let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
     match (v, find) {
         (_, Find::Nothing) => None,
@@ -918,13 +952,19 @@ fn search(v: &Value, find: &Find, path: String) -> Option<String> {
             {
                 return Some(format!("{path}/{}", escape(k)));
             }
-            m.iter()
-                .find_map(|(k, x)| search(x, find, format!("{path}/{}", escape(k))))
+            m.iter().find_map(|(k, x)| {
+                // With a key name, a leaf must sit under it.
+                let leaf = !x.is_object() && !x.is_array();
+                if leaf && key.is_some_and(|want| want != k) && matches!(find, Find::Value(_)) {
+                    return None;
+                }
+                search(x, find, format!("{path}/{}", escape(k)), key)
+            })
         }
         (Value::Array(a), _) => a
             .iter()
             .enumerate()
-            .find_map(|(i, x)| search(x, find, format!("{path}/{i}"))),
+            .find_map(|(i, x)| search(x, find, format!("{path}/{i}"), key)),
         (leaf, Find::Value(want)) => (leaf == want
             || leaf
                 .as_str()

@@ -179,18 +179,22 @@ fn run<'s>(
         }
         diagnostics.extend(diags);
         if !diagnostics.iter().any(Diagnostic::is_error) {
-            // The JSON form is kept for the admission checks (and, for statuses, drift).
-            let objects = render::render(model, facts, true);
+            let objects = render::render(model, facts, for_status);
             let (objects, diags) = manifest::deduplicate(objects, &input);
             diagnostics.extend(diags);
             let (objects, diags) = manifest::gate_apis(objects, facts, &input);
             diagnostics.extend(diags);
-            let (mut objects, diags) = manifest::apply_patches(objects, facts);
+            let (objects, diags) = manifest::apply_patches(objects, facts);
             diagnostics.extend(diags);
-            diagnostics.extend(admission::check(&objects, &input));
-            if !for_status {
-                objects.iter_mut().for_each(|o| o.json = None);
+            let mut diags = admission::check(&objects, &input);
+            if for_status {
+                // An object the API server refuses is absent from the cluster; the statuses
+                // follow what the cluster shows.
+                diags
+                    .iter_mut()
+                    .for_each(|d| d.severity = diagnostic::Severity::Warning);
             }
+            diagnostics.extend(diags);
             out.objects = objects;
         }
     }

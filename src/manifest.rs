@@ -187,6 +187,7 @@ pub fn apply_patches(
             r.name = field(&doc["metadata"]["name"]);
             r.namespace = field(&doc["metadata"]["namespace"]);
             r.yaml = crate::yaml::emit::to_string(&doc);
+            r.problems = crate::admission::violations(r.kind, &doc);
             if r.json.is_some() {
                 r.json = Some(doc);
             }

@@ -51,6 +51,8 @@ pub struct Rendered {
     /// The object as JSON, kept only when the caller reads its fields (the status drift
     /// check), so that it need not parse `yaml` back.
     pub json: Option<serde_json::Value>,
+    /// What the API server would refuse in the object (located in the resources later).
+    pub problems: Vec<crate::admission::Violation>,
 }
 
 impl Rendered {
@@ -70,6 +72,7 @@ impl Rendered {
             name: object.name().to_string(),
             yaml: crate::yaml::emit::to_string(object),
             json: None,
+            problems: Vec::new(),
         }
     }
 
@@ -307,9 +310,13 @@ fn finish(
             }
         }
     }
-    if json {
-        // As the cluster holds it: Flux has undone any escaping by then.
-        r.json = serde_json::to_value(&o).ok();
+    // As the cluster holds it: Flux has undone any escaping by then. The API server's
+    // validation reads it here, object by object, so no JSON form outlives its object.
+    if let Ok(value) = serde_json::to_value(&o) {
+        r.problems = crate::admission::violations(r.kind, &value);
+        if json {
+            r.json = Some(value);
+        }
     }
     r
 }
