@@ -233,23 +233,10 @@ fn reuses_spelling(s: &str, p: &Parsed) -> bool {
 
 /// The integer value of a quantity, rounded up (Go's `Quantity.Value()`).
 pub fn ceil_value(s: &str) -> Option<i64> {
-    let p = parse(s)?;
-    let digits = format!("{}{}", p.num, p.denom);
-    let mut m: i128 = digits.parse().ok()?;
-    let mut scale: i32 = -(p.denom.len() as i32);
-    if p.base == 10 {
-        scale = scale.checked_add(p.exponent)?;
-    } else {
-        m = m.checked_mul(1i128.checked_shl(p.exponent as u32)?)?;
-    }
-    let value = if scale >= 0 {
-        m.checked_mul(10i128.checked_pow(scale as u32)?)?
-    } else {
-        let div = 10i128.checked_pow((-scale) as u32)?;
-        m.checked_add(div - 1)? / div
-    };
-    let value = if p.negative { -value } else { value };
-    i64::try_from(value).ok()
+    const NANO: i128 = 1_000_000_000;
+    let n = nano_value(s)?;
+    let m = (n.abs() + NANO - 1) / NANO;
+    i64::try_from(if n < 0 { -m } else { m }).ok()
 }
 
 /// The value of a quantity in nano units, rounded up, for comparing two quantities (the API
@@ -283,7 +270,19 @@ fn strip_factors(mut m: i128, mut e: i32) -> (i128, i32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical, is_positive};
+    use super::{canonical, ceil_value, is_positive, nano_value};
+
+    #[test]
+    fn values_for_comparison_and_rounding() {
+        assert_eq!(nano_value("500m"), Some(500_000_000));
+        assert_eq!(nano_value("1Ki"), Some(1024 * 1_000_000_000));
+        assert_eq!(nano_value("-2"), Some(-2_000_000_000));
+        assert_eq!(nano_value("1n"), Some(1));
+        assert_eq!(ceil_value("1500m"), Some(2));
+        assert_eq!(ceil_value("-1500m"), Some(-2));
+        assert_eq!(ceil_value("2Gi"), Some(2 << 30));
+        assert_eq!(ceil_value("x"), None);
+    }
 
     #[test]
     fn positive_quantities() {
