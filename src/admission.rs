@@ -104,27 +104,23 @@ const ANNOTATIONS: &[&str] = &[
 ];
 const POD: &[&str] = &["/spec"];
 
-/// Kubernetes' name rules.
-fn dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
+/// One part of an RFC 1123 name: lowercase alphanumerics and '-', alphanumeric at both ends.
+fn dns_part(p: &str) -> bool {
+    !p.is_empty()
+        && p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+        && !p.starts_with('-')
+        && !p.ends_with('-')
+}
+
+/// A lowercase RFC 1123 label (container and volume names).
+fn dns_label(s: &str) -> bool {
+    s.len() <= 63 && dns_part(s)
 }
 
 /// A lowercase RFC 1123 subdomain: at most 253 characters in all (no limit per part).
 fn dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !p.starts_with('-')
-                && !p.ends_with('-')
-        })
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(dns_part)
 }
 
 fn name_part(s: &str) -> bool {

@@ -588,7 +588,7 @@ fn profiles(
     let text = match format {
         Listing::Json => {
             let mut caches = serde_json::Value::Array(caches);
-            strip_nulls(&mut caches);
+            nimc::status::strip_nulls(&mut caches);
             format!(
                 "{}\n",
                 serde_json::json!({"profiles": rows, "caches": caches})
@@ -599,17 +599,6 @@ fn profiles(
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => fail(e),
         _ => ExitCode::SUCCESS,
-    }
-}
-
-fn strip_nulls(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
     }
 }
 

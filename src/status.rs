@@ -260,7 +260,8 @@ pub fn compute(
     out
 }
 
-fn strip_nulls(v: &mut Value) {
+/// Remove every null below `v` (a merge patch cannot write one; it deletes).
+pub fn strip_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|_, x| !x.is_null());

@@ -229,6 +229,14 @@ impl ApiServer {
         child.wait_with_output().unwrap()
     }
 
+    /// [`ApiServer::start`] with NVIDIA's and the third-party CRDs of `tests/upstream-crds/`.
+    pub fn with_crds(test: &str) -> Option<ApiServer> {
+        let server = ApiServer::start(test)?;
+        let crds = root().join("tests/upstream-crds");
+        server.install_crds(&[crds.join("nim"), crds.join("thirdparty")]);
+        Some(server)
+    }
+
     /// Install CRDs and wait until they are served.
     pub fn install_crds(&self, dirs: &[PathBuf]) {
         for d in dirs {
@@ -332,12 +340,11 @@ fn rendered_corpus() -> Vec<(String, String)> {
 
 #[test]
 fn every_rendered_object_is_admitted_by_a_real_api_server() {
-    let Some(server) = ApiServer::start("every_rendered_object_is_admitted_by_a_real_api_server")
+    let Some(server) =
+        ApiServer::with_crds("every_rendered_object_is_admitted_by_a_real_api_server")
     else {
         return;
     };
-    let crds = root().join("tests/upstream-crds");
-    server.install_crds(&[crds.join("nim"), crds.join("thirdparty")]);
     let corpus = rendered_corpus();
     let mut namespaces = std::collections::BTreeSet::new();
     for (_, yaml) in &corpus {
@@ -640,11 +647,9 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
 
 #[test]
 fn what_nimc_accepts_the_api_server_admits() {
-    let Some(server) = ApiServer::start("what_nimc_accepts_the_api_server_admits") else {
+    let Some(server) = ApiServer::with_crds("what_nimc_accepts_the_api_server_admits") else {
         return;
     };
-    let crds = root().join("tests/upstream-crds");
-    server.install_crds(&[crds.join("nim"), crds.join("thirdparty")]);
     let out = server.kubectl(&["create", "namespace", "mut"]);
     assert!(
         out.status.success(),

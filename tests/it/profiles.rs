@@ -129,18 +129,22 @@ fn a_manifest_that_cannot_be_read_is_located_in_the_facts() {
     let tmp = tempfile::tempdir().unwrap();
     let case = root().join("tests/profiles/cases/v1-lora-true");
     fs::copy(case.join("nimcache.yaml"), tmp.path().join("nimcache.yaml")).unwrap();
-    fs::write(
-        tmp.path().join("nimc.yaml"),
+    // `nimc COMMAND .` with these facts: it fails (exit 1); its standard error.
+    let refused = |command: &str, facts: &str| {
+        fs::write(tmp.path().join("nimc.yaml"), facts).unwrap();
+        let o = Command::new(nimc())
+            .args([command, "."])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        stderr
+    };
+    let stderr = refused(
+        "render",
         "gpuProducts: []\nmodelManifests:\n  nvcr.io/nim/example/model:1.0.0: missing.yaml\n",
-    )
-    .unwrap();
-    let o = Command::new(nimc())
-        .args(["render", "."])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    );
     assert!(stderr.contains("error[NIMC035]"), "{stderr}");
     assert!(stderr.contains("nimc.yaml:3:"), "{stderr}");
     assert!(
@@ -148,31 +152,16 @@ fn a_manifest_that_cannot_be_read_is_located_in_the_facts() {
         "{stderr}"
     );
     // A manifest outside the facts file's repository (here: its folder) is never read.
-    fs::write(
-        tmp.path().join("nimc.yaml"),
+    let stderr = refused(
+        "render",
         "modelManifests:\n  nvcr.io/nim/example/model:1.0.0: /etc/hostname\n",
-    )
-    .unwrap();
-    let o = Command::new(nimc())
-        .args(["render", "."])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    );
     assert!(
         stderr.contains("error[NIMC035]") && stderr.contains("outside"),
         "{stderr}"
     );
     // Without the manifest, NIMC010 names both facts and the way to get the file.
-    fs::write(tmp.path().join("nimc.yaml"), "kubernetesVersion: v1.34.0\n").unwrap();
-    let o = Command::new(nimc())
-        .args(["validate", "."])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let stderr = refused("validate", "kubernetesVersion: v1.34.0\n");
     for part in [
         "error[NIMC010]",
         "modelManifests",
