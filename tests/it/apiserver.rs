@@ -252,13 +252,23 @@ impl ApiServer {
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
-        let out = self.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
+        // A CRD created a moment ago may have no conditions yet, which `kubectl wait` reports
+        // as an error rather than waiting: ask again.
+        let mut tries = 0;
+        let out = loop {
+            let out = self.kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=60s",
+            ]);
+            tries += 1;
+            if out.status.success() || tries >= 20 {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
         assert!(
             out.status.success(),
             "{}",
